@@ -1,0 +1,47 @@
+"""WWHD: answers in the teacher's voice, grounded in his own material."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from .config import load_config
+
+
+def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
+    """Build the app: config → logs → extensions → deps → api → errors → cli.
+
+    `deps` lets tests hand in their own providers/index (see wwhd.deps.Deps); by default they are
+    built from config on first use.
+    """
+    app = Flask(__name__)
+    app.config.from_mapping(load_config(overrides))
+
+    from . import logs
+    logs.init_app(app)
+
+    from .extensions import cors, db, jwt, migrate
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
+    jwt.init_app(app)
+    cors.init_app(app, resources={r"/*": {"origins": app.config["ALLOW_ORIGINS"]}}, supports_credentials=True,
+                  expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
+                                  "X-RateLimit-Reset"], max_age=600)
+    from . import models  # noqa: F401  (register tables with SQLAlchemy metadata)
+    from .accounts import register_jwt_callbacks
+    register_jwt_callbacks()
+    from .database import init_engine_events
+    init_engine_events(app)
+
+    from . import deps as deps_module
+    deps_module.init_app(app, deps)
+
+    from .api import register_blueprints
+    register_blueprints(app)
+
+    from .errors import register_error_handlers
+    register_error_handlers(app)
+
+    from .cli import wwhd_cli
+    app.cli.add_command(wwhd_cli)
+    return app

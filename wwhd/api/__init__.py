@@ -1,0 +1,27 @@
+"""HTTP layer: one blueprint per URL area."""
+from __future__ import annotations
+
+from flask import Flask, request
+
+from ..errors import BadRequest
+
+
+def json_body(required: bool = True):
+    """The request's JSON object; bad JSON or a non-object is a 400 that says so."""
+    if not request.data and not required:
+        return {}
+    if not request.is_json and request.data:
+        raise BadRequest("Send a JSON body with Content-Type: application/json.")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise BadRequest("Request body is not valid JSON." if request.data else "A JSON request body is required.")
+    if not isinstance(data, dict):
+        raise BadRequest("Request body must be a JSON object.")
+    return data
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import auth, chat, chats, health, me
+    app.register_blueprint(health.bp)
+    for module in (auth, me, chat, chats):
+        app.register_blueprint(module.bp, url_prefix="/api/v1")

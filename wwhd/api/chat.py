@@ -1,0 +1,62 @@
+"""Ask a question: streamed over SSE, or as one JSON reply. Both run the same pipeline."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+
+from .. import accounts, sse
+from ..chats import parse_message_body, start_turn
+from ..deps import get_deps
+from ..errors import ServiceUnavailable
+from ..extensions import db
+from ..knowledge.namespaces import load_registry
+from ..turns import turn_events
+from . import json_body
+
+bp = Blueprint("chat", __name__)
+
+
+def _begin_turn():
+    """Request-bound work: validate, save the user's message, commit — before any generation."""
+    body = json_body()
+    known = {ns.name for ns in load_registry()}
+    content, chat_id, namespace = parse_message_body(body, current_app.config["MAX_MESSAGE_CHARS"], known)
+    turn = start_turn(accounts.current_user(), content, chat_id, namespace)
+    db.session.commit()
+    return turn
+
+
+@bp.post("/chat/stream")
+@accounts.require_role("user")
+def stream():
+    turn = _begin_turn()
+    app = current_app._get_current_object()
+    deps = get_deps(app)
+    ping = app.config["SSE_PING_SECONDS"]
+
+    def generate():
+        # No stream_with_context: the request context (and its DB session) is gone once the view
+        # returns; turn_events opens short app contexts of its own.
+        for number, (event, data) in enumerate(turn_events(app, deps, turn, ping), start=1):
+            yield sse.PING if event == "ping" else sse.frame(number, event, data)
+
+    return sse.response(generate())
+
+
+@bp.post("/chat")
+@accounts.require_role("user")
+def answer():
+    turn = _begin_turn()
+    app = current_app._get_current_object()
+    reply = {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id, "content": "", "citations": []}
+    for event, data in turn_events(app, get_deps(app), turn, app.config["SSE_PING_SECONDS"]):
+        if event == "token":
+            reply["content"] += data["content"]
+        elif event == "citation":
+            reply["citations"] = data["citations"]
+        elif event == "metadata":
+            reply.update(data)
+        elif event == "error":
+            raise ServiceUnavailable(data["message"], code=data["code"],
+                                     extra={"chat_id": turn.chat_id, "message_id": turn.assistant_message_id})
+    reply["status"] = "complete"
+    return jsonify(reply)

@@ -1,0 +1,38 @@
+"""Liveness and dependency health."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, jsonify
+from sqlalchemy import text
+
+from ..deps import get_deps
+from ..extensions import db
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    """Liveness only: no I/O, so a slow dependency never gets healthy tasks killed."""
+    return jsonify({"status": "ok", "version": current_app.config["VERSION"]})
+
+
+@bp.get("/health/detailed")
+def health_detailed():
+    checks = {}
+    try:
+        db.session.execute(text("SELECT 1"))
+        checks["database"] = {"status": "ok"}
+    except Exception as exc:  # report, don't raise: this endpoint exists to describe failures
+        db.session.rollback()
+        checks["database"] = {"status": "down", "error": type(exc).__name__}
+    deps = get_deps()
+    ok, detail = deps.index.healthy()
+    checks["qdrant"] = {"status": "ok" if ok else "down", "mode": "server" if current_app.config["QDRANT_URL"] else "embedded"}
+    if not ok:
+        checks["qdrant"]["error"] = detail
+    checks["llm"] = {"status": "ok", "provider": current_app.config["PROVIDER"], "model": deps.chat_model.name,
+                     "embeddings": deps.embedder.name if deps.embedder else None}
+    degraded = any(check["status"] != "ok" for check in checks.values())
+    body = {"status": "degraded" if degraded else "ok", "version": current_app.config["VERSION"],
+            "environment": current_app.config["APP_ENV"], "checks": checks}
+    return jsonify(body), 503 if degraded else 200

@@ -1,0 +1,149 @@
+"""Chat history, ownership, and the per-turn writes before and after generation."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+
+from . import usage as usage_service
+from .errors import NotFound, ValidationError
+from .extensions import db
+from .models import Chat, Citation, Message, UnansweredQuestion, User
+from .models.base import utcnow
+
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2028\u2029\ufeff]")
+HISTORY_TURNS = 10
+
+
+def normalize_text(text: str) -> str:
+    """NFC, no control characters or NULs, unified newlines; letters, emoji and accents untouched."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    return CONTROL_RE.sub("", text).strip()
+
+
+def get_owned_chat(user: User, chat_id: str) -> Chat:
+    """The chat if `user` owns it; another user's chat is indistinguishable from a missing one (404)."""
+    chat = db.session.get(Chat, chat_id) if isinstance(chat_id, str) and len(chat_id) <= 64 else None
+    if chat is None or chat.user_id != user.id:
+        raise NotFound("Chat not found.")
+    return chat
+
+
+def list_chats(user: User, page: int, per_page: int) -> dict:
+    total = db.session.scalar(select(func.count(Chat.id)).where(Chat.user_id == user.id))
+    counts = (select(Message.chat_id, func.count(Message.id).label("n")).group_by(Message.chat_id).subquery())
+    rows = db.session.execute(
+        select(Chat, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.chat_id == Chat.id)
+        .where(Chat.user_id == user.id).order_by(Chat.updated_at.desc(), Chat.id)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [chat.to_dict(message_count=n) for chat, n in rows], "page": page, "per_page": per_page,
+            "total": total}
+
+
+@dataclass(frozen=True)
+class Turn:
+    user_id: int
+    chat_id: str
+    user_message_id: str
+    assistant_message_id: str
+    question: str
+    history: list[dict]
+    namespace_hint: str | None
+
+
+def start_turn(user: User, content: str, chat_id: str | None, namespace: str | None) -> Turn:
+    """Save the user's message and an empty assistant message before generation (caller commits)."""
+    if chat_id:
+        chat = get_owned_chat(user, chat_id)
+    else:
+        title = " ".join(content.split())[:80] or "New chat"
+        chat = Chat(user_id=user.id, title=title)
+        db.session.add(chat)
+        db.session.flush()
+    previous = db.session.scalars(
+        select(Message).where(Message.chat_id == chat.id).order_by(Message.seq.desc()).limit(HISTORY_TURNS * 2)).all()
+    history = [{"role": m.role, "content": m.content} for m in reversed(previous)
+               if m.content and m.status in ("complete", "interrupted")]
+    seq = (previous[0].seq if previous else 0) + 1
+    question = Message(chat_id=chat.id, seq=seq, role="user", content=content, status="complete",
+                       completed_at=utcnow())
+    reply = Message(chat_id=chat.id, seq=seq + 1, role="assistant", content="", status="streaming")
+    db.session.add_all([question, reply])
+    chat.updated_at = utcnow()
+    db.session.flush()
+    return Turn(user.id, chat.id, question.id, reply.id, content, history, namespace)
+
+
+def finish_turn(turn: Turn, content: str, status: str, final: dict | None, error: str | None = None,
+                model: str | None = None) -> Message:
+    """Write the assistant's answer, citations and token usage in one transaction (commits)."""
+    final = final or {}
+    reply = db.session.get(Message, turn.assistant_message_id)
+    if reply is None:  # the chat was deleted while the answer streamed; nothing left to attach to
+        db.session.rollback()
+        return None
+    reply.content = content
+    reply.status = status
+    reply.error = error
+    reply.model = model
+    reply.namespaces = final.get("namespaces") or []
+    reply.meta = {"timings": final.get("timings", {}), "route_method": final.get("route_method"),
+                  "route_confidence": final.get("route_confidence"), "safety": final.get("safety", []),
+                  "llm_calls": final.get("llm_calls", 0), "covered": final.get("covered")}
+    reply.completed_at = utcnow()
+    for position, cited in enumerate(final.get("citations") or [], start=1):
+        db.session.add(Citation(message_id=reply.id, position=position, document_id=cited.get("document_id"),
+                                chunk_id=cited.get("chunk_id"), title=cited.get("title", "")[:300],
+                                url=cited.get("url", ""), youtube_url=cited.get("youtube_url", ""),
+                                timestamp=cited.get("timestamp", ""), namespace=cited.get("namespace", ""),
+                                score=float(cited.get("score", 0.0))))
+    for used in final.get("usage") or []:
+        usage_service.record(turn.user_id, reply.id, used)
+    if final and final.get("kb_available") and not final.get("covered") and not final.get("crisis"):
+        record_unanswered(turn.question, (final.get("namespaces") or [None])[0])
+    chat = db.session.get(Chat, turn.chat_id)
+    if chat is not None:
+        chat.updated_at = utcnow()
+    db.session.commit()
+    return reply
+
+
+def record_unanswered(question: str, namespace_guess: str | None) -> None:
+    normalized = " ".join(re.findall(r"[a-z0-9']+", question.lower()))[:500]
+    if not normalized:
+        return
+    row = db.session.scalar(select(UnansweredQuestion).where(UnansweredQuestion.normalized == normalized))
+    if row:
+        row.count += 1
+        row.last_seen = utcnow()
+    else:
+        db.session.add(UnansweredQuestion(normalized=normalized, question=question[:2000],
+                                          namespace_guess=namespace_guess))
+
+
+def parse_message_body(body, max_chars: int, known_namespaces: set[str]) -> tuple[str, str | None, str | None]:
+    """Validate a chat request body → (content, chat_id, namespace). Raises ValidationError."""
+    if not isinstance(body, dict):
+        raise ValidationError("Request body must be a JSON object like {\"content\": \"your question\"}.")
+    raw = body.get("content", body.get("message"))
+    if raw is None:
+        raise ValidationError("Field 'content' is required.", fields=[{"field": "content", "message": "required"}])
+    if not isinstance(raw, str):
+        raise ValidationError("Field 'content' must be a string.", fields=[{"field": "content", "message": "not a string"}])
+    content = normalize_text(raw)
+    if not content:
+        raise ValidationError("Field 'content' must not be empty.", fields=[{"field": "content", "message": "empty"}])
+    if len(content) > max_chars:
+        raise ValidationError(f"Field 'content' is too long ({len(content)} characters; the limit is {max_chars}).",
+                              fields=[{"field": "content", "message": f"max {max_chars} characters"}])
+    chat_id = body.get("chat_id", body.get("session_id"))
+    if chat_id is not None and not isinstance(chat_id, str):
+        raise ValidationError("Field 'chat_id' must be a string.", fields=[{"field": "chat_id", "message": "not a string"}])
+    namespace = body.get("namespace")
+    if namespace in ("", None):
+        namespace = None
+    elif not isinstance(namespace, str) or namespace not in known_namespaces:
+        raise ValidationError(f"Unknown namespace {namespace!r}.", fields=[{"field": "namespace", "message": "unknown"}])
+    return content, chat_id or None, namespace

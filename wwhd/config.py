@@ -1,0 +1,157 @@
+"""Settings: the one place that reads the environment."""
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import quote
+
+DEFAULT_JWT_SECRET = "dev-insecure-change-me"
+
+# Env vars a production deploy must provide (checked by tests/deploy against copilot/api).
+# DATABASE_URL may instead arrive as the Aurora addon's DB_SECRET (JSON).
+REQUIRED_IN_PRODUCTION = ("JWT_SECRET", "OPENAI_API_KEY", "QDRANT_URL", "QDRANT_API_KEY", "DB_SECRET")
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default).strip()
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    return int(raw) if raw else default
+
+
+def _env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in _env(name, default).split(",") if item.strip()]
+
+
+def database_url_from_env() -> str:
+    """DATABASE_URL, else a PostgreSQL URL built from the Aurora secret JSON, else SQLite under ./data."""
+    url = _env("DATABASE_URL")
+    if not url and _env("DB_SECRET"):
+        secret = json.loads(_env("DB_SECRET"))
+        url = "postgresql+psycopg://{u}:{p}@{h}:{port}/{db}".format(
+            u=quote(secret["username"], safe=""), p=quote(secret["password"], safe=""),
+            h=secret["host"], port=secret.get("port", 5432), db=secret.get("dbname", "wwhd"))
+    if not url:
+        url = "sqlite:///" + str(Path(_env("DATA_DIR", "data")).resolve() / "wwhd.db")
+    # Plain postgres URLs would pick psycopg2, which we do not ship.
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Config:
+    APP_ENV = "dev"
+    MAX_CONTENT_LENGTH = 11 * 1024 * 1024  # uploads are 10 MB; the rest is multipart overhead
+    DEMO_USER = True  # `make dev` creates a printed demo account; never outside dev
+
+    def __init__(self) -> None:
+        self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
+        self.VERSION = _env("APP_VERSION", "0.1.0")
+        self.DATA_DIR = _env("DATA_DIR", "data")
+        self.SQLALCHEMY_DATABASE_URI = database_url_from_env()
+        # pre_ping: a connection dropped by a database restart is replaced, not handed to a request.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.QDRANT_URL = _env("QDRANT_URL")
+        self.QDRANT_API_KEY = _env("QDRANT_API_KEY")
+        self.QDRANT_PATH = _env("QDRANT_PATH", str(Path(self.DATA_DIR) / "qdrant"))
+        self.QDRANT_COLLECTION = _env("QDRANT_COLLECTION", "wwhd_chunks")
+        self.OPENAI_API_KEY = _env("OPENAI_API_KEY")
+        self.OPENAI_BASE_URL = _env("OPENAI_BASE_URL")
+        self.MODEL_CHAT = _env("MODEL_CHAT", "gpt-4o-mini")
+        self.MODEL_EMBED = _env("MODEL_EMBED")
+        self.EMBED_DIM = _env_int("EMBED_DIM", 0)  # 0: learn it from the first embedding
+        self.LLM_TIMEOUT_S = _env_int("LLM_TIMEOUT_S", 60)
+        self.LLM_MAX_RETRIES = _env_int("LLM_MAX_RETRIES", 2)
+        self.JWT_SECRET = _env("JWT_SECRET", DEFAULT_JWT_SECRET)
+        self.JWT_ISSUER = _env("JWT_ISSUER", "wwhd")
+        self.JWT_AUDIENCE = _env("JWT_AUDIENCE", "wwhd-users")
+        self.ACCESS_TOKEN_MINUTES = _env_int("ACCESS_TOKEN_MINUTES", 60)
+        self.REFRESH_TOKEN_DAYS = _env_int("REFRESH_TOKEN_DAYS", 30)
+        self.ALLOW_ORIGINS = _env_list("ALLOW_ORIGINS", "http://localhost:3000")
+        self.REDIS_URL = _env("REDIS_URL")
+        self.UPLOADS_BUCKET_NAME = _env("UPLOADS_BUCKET_NAME")
+        self.UPLOAD_DIR = _env("UPLOAD_DIR", str(Path(self.DATA_DIR) / "uploads"))
+        self.MAX_MESSAGE_CHARS = _env_int("MAX_MESSAGE_CHARS", 4000)
+        self.SSE_PING_SECONDS = _env_int("SSE_PING_SECONDS", 15)
+        # argon2id cost; tests lower it so a suite of logins stays fast.
+        self.ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
+        self.ARGON2_MEMORY_KIB = _env_int("ARGON2_MEMORY_KIB", 65536)
+        self.tune()
+        self._apply_jwt()
+
+    def tune(self) -> None:
+        """Per-environment adjustments made after the environment is read."""
+
+    def _apply_jwt(self) -> None:
+        # flask-jwt-extended reads these names.
+        self.JWT_SECRET_KEY = self.JWT_SECRET
+        self.JWT_ALGORITHM = "HS256"
+        self.JWT_DECODE_ALGORITHMS = ["HS256"]
+        self.JWT_ENCODE_ISSUER = self.JWT_DECODE_ISSUER = self.JWT_ISSUER
+        self.JWT_ENCODE_AUDIENCE = self.JWT_DECODE_AUDIENCE = self.JWT_AUDIENCE
+        self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=self.ACCESS_TOKEN_MINUTES)
+        self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=self.REFRESH_TOKEN_DAYS)
+        self.JWT_TOKEN_LOCATION = ["headers"]
+
+    @property
+    def provider(self) -> str:
+        return "openai" if (self.OPENAI_API_KEY or self.OPENAI_BASE_URL) else "offline"
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in dir(self) if k.isupper()}
+
+
+
+class DevConfig(Config):
+    APP_ENV = "dev"
+
+
+class TestingConfig(Config):
+    APP_ENV = "testing"
+    TESTING = True
+    DEMO_USER = False
+
+    def tune(self) -> None:
+        self.ARGON2_TIME_COST = 1
+        self.ARGON2_MEMORY_KIB = 8192
+
+
+class StagingConfig(Config):
+    APP_ENV = "staging"
+    DEMO_USER = False
+
+
+class ProductionConfig(StagingConfig):
+    APP_ENV = "production"
+
+
+CONFIGS = {"dev": DevConfig, "development": DevConfig, "testing": TestingConfig, "test": TestingConfig,
+           "staging": StagingConfig, "production": ProductionConfig, "prod": ProductionConfig}
+
+
+def load_config(overrides: dict | None = None) -> dict:
+    """Pick the class by APP_ENV (or overrides["APP_ENV"]), apply overrides, and refuse unsafe production setups."""
+    overrides = dict(overrides or {})
+    env = str(overrides.get("APP_ENV") or _env("APP_ENV", "dev")).lower()
+    if env not in CONFIGS:
+        raise RuntimeError(f"APP_ENV={env!r} is not one of {sorted(set(CONFIGS))}")
+    config = CONFIGS[env]()
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    if "DATABASE_URL" in overrides:
+        config.SQLALCHEMY_DATABASE_URI = overrides["DATABASE_URL"]
+    config._apply_jwt()
+    settings = config.as_dict()
+    settings["PROVIDER"] = config.provider
+    if config.APP_ENV in ("production", "staging"):
+        secret = config.JWT_SECRET
+        if not secret or secret == DEFAULT_JWT_SECRET or len(secret) < 32:
+            raise RuntimeError(
+                f"APP_ENV={config.APP_ENV} refuses to start: JWT_SECRET is missing, the dev default, "
+                "or shorter than 32 characters. Set a long random JWT_SECRET (e.g. from Secrets Manager).")
+    return settings

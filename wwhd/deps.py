@@ -1,0 +1,51 @@
+"""Long-lived collaborators (LLM, embedder, index, compiled graph), built once per app."""
+from __future__ import annotations
+
+import atexit
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from .knowledge.index import KnowledgeIndex, make_client
+from .providers import ChatModel, Embedder, make_chat_model, make_embedder
+
+_build_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Deps:
+    chat_model: ChatModel
+    embedder: Embedder | None
+    index: KnowledgeIndex
+    graph: object  # compiled LangGraph
+
+
+def build_deps(config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None) -> Deps:
+    from .pipeline.graph import build_graph
+    embedder = make_embedder(config)
+    if index is None:
+        client = make_client(config["QDRANT_URL"], config["QDRANT_API_KEY"], config["QDRANT_PATH"])
+        # Close while the interpreter is intact: local mode's finaliser fails during shutdown.
+        atexit.register(client.close)
+        index = KnowledgeIndex(client, config["QDRANT_COLLECTION"], embedder, config["EMBED_DIM"],
+                               local=not config["QDRANT_URL"])
+    return Deps(chat_model=chat_model or make_chat_model(config), embedder=embedder, index=index,
+                graph=build_graph())
+
+
+def init_app(app: Flask, deps: Deps | None) -> None:
+    # Built lazily: `flask db upgrade` must not open (and lock) the embedded Qdrant folder.
+    app.extensions["wwhd"] = deps
+
+
+def get_deps(app: Flask | None = None) -> Deps:
+    app = app or current_app._get_current_object()
+    deps = app.extensions.get("wwhd")
+    if deps is None:
+        with _build_lock:
+            deps = app.extensions.get("wwhd")
+            if deps is None:
+                deps = app.extensions["wwhd"] = build_deps(app.config)
+    return deps

@@ -1,0 +1,223 @@
+"""The Qdrant index: one collection behind an alias, hybrid BM25 + dense search, derived from SQL."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from qdrant_client import QdrantClient
+from qdrant_client import models as qm
+
+from ..providers.base import Embedder, Usage
+from . import sparse
+
+log = logging.getLogger(__name__)
+
+SPARSE = "bm25"
+DENSE = "dense"
+RRF_K = 60
+UPSERT_BATCH = 64
+PAYLOAD_FIELDS = ("document_id", "namespace", "title", "source_url", "youtube_url", "source_platform",
+                  "start_s", "end_s", "page", "chunk_index", "text", "checksum", "tags")
+
+
+class IndexUnavailable(RuntimeError):
+    """Qdrant could not be reached or refused the operation."""
+
+
+@dataclass
+class Hit:
+    chunk_id: str
+    score: float               # fused (RRF) when dense is on, else BM25
+    payload: dict
+    sparse_score: float = 0.0
+    dense_score: float | None = None
+
+
+def make_client(url: str = "", api_key: str = "", path: str = "") -> QdrantClient:
+    """Server when a URL is given; otherwise embedded local mode on disk (or ':memory:')."""
+    if url:
+        return QdrantClient(url=url, api_key=api_key or None, timeout=10)
+    if path == ":memory:":
+        return QdrantClient(location=":memory:")
+    return QdrantClient(path=path)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+class KnowledgeIndex:
+    """All Qdrant access. Local mode is not thread-safe, so calls are serialised there."""
+
+    def __init__(self, client: QdrantClient, alias: str, embedder: Embedder | None = None,
+                 embed_dim: int = 0, local: bool = True):
+        self.client = client
+        self.alias = alias
+        self.embedder = embedder
+        self._embed_dim = embed_dim
+        self._lock = threading.RLock() if local else None
+        self._ready = False
+
+    # -- collection lifecycle -------------------------------------------------------------------
+    @property
+    def embed_dim(self) -> int:
+        if self.embedder and not self._embed_dim:
+            vectors, _ = self.embedder.embed(["dimension probe"])
+            self._embed_dim = len(vectors[0])
+        return self._embed_dim
+
+    def collection_name(self) -> str:
+        """The model and size are in the name, so a model change means a new collection, never a mismatch."""
+        if self.embedder:
+            return f"{self.alias}__{_slug(self.embedder.name)}-{self.embed_dim}"
+        return f"{self.alias}__bm25"
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            if self._lock is None:
+                return fn(*args, **kwargs)
+            with self._lock:
+                return fn(*args, **kwargs)
+        except IndexUnavailable:
+            raise
+        except Exception as exc:  # qdrant-client raises transport-specific errors
+            raise IndexUnavailable(f"Qdrant error: {type(exc).__name__}: {exc}") from exc
+
+    def current_collection(self) -> str | None:
+        aliases = self._call(self.client.get_aliases).aliases
+        return next((a.collection_name for a in aliases if a.alias_name == self.alias), None)
+
+    def create_collection(self, name: str) -> None:
+        vectors = {DENSE: qm.VectorParams(size=self.embed_dim, distance=qm.Distance.COSINE)} if self.embedder else {}
+        self._call(self.client.create_collection, name, vectors_config=vectors,
+                   sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)})
+        if self._lock is None:  # payload indexes only matter (and only exist) on a server
+            for field, schema in (("namespace", qm.PayloadSchemaType.KEYWORD),
+                                  ("document_id", qm.PayloadSchemaType.INTEGER)):
+                self._call(self.client.create_payload_index, name, field, field_schema=schema)
+
+    def point_alias(self, name: str) -> None:
+        """Atomically move the alias to `name` (Qdrant applies the delete+create as one change)."""
+        ops: list = []
+        if self.current_collection():
+            ops.append(qm.DeleteAliasOperation(delete_alias=qm.DeleteAlias(alias_name=self.alias)))
+        ops.append(qm.CreateAliasOperation(create_alias=qm.CreateAlias(collection_name=name, alias_name=self.alias)))
+        self._call(self.client.update_collection_aliases, change_aliases_operations=ops)
+
+    def ensure(self) -> bool:
+        """Make sure the alias points at a collection for the configured model.
+
+        Returns True when a new, empty collection was put behind the alias (the caller should
+        reindex from SQL); an old collection for another model is kept until reconcile drops it.
+        """
+        if self._ready:
+            return False
+        wanted = self.collection_name()
+        current = self.current_collection()
+        created = False
+        if current != wanted:
+            exists = self._call(self.client.collection_exists, wanted)
+            if not exists:
+                self.create_collection(wanted)
+                created = True
+            self.point_alias(wanted)
+            if current:
+                log.warning("embedding model changed: alias moved", extra={"from": current, "to": wanted})
+        self._ready = True
+        return created
+
+    # -- writes -------------------------------------------------------------------------------------
+    def upsert(self, chunks: list[dict]) -> list[Usage]:
+        """Index chunks given as {"id", "text", "payload"}; embeds in batches. Returns embedding usage."""
+        self.ensure()
+        usages = []
+        for start in range(0, len(chunks), UPSERT_BATCH):
+            batch = chunks[start:start + UPSERT_BATCH]
+            dense: list[list[float]] = []
+            if self.embedder:
+                dense, usage = self.embedder.embed([c["text"] for c in batch])
+                usages.append(usage)
+            points = []
+            for i, chunk in enumerate(batch):
+                indices, values = sparse.document_vector(chunk["text"])
+                vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
+                if dense:
+                    vector[DENSE] = dense[i]
+                points.append(qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"]))
+            self._call(self.client.upsert, self.alias, points=points, wait=True)
+        return usages
+
+    def delete_document(self, document_id: int) -> None:
+        self.ensure()
+        selector = qm.FilterSelector(filter=qm.Filter(must=[
+            qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]))
+        self._call(self.client.delete, self.alias, points_selector=selector, wait=True)
+
+    def delete_points(self, ids: list[str]) -> None:
+        if ids:
+            self.ensure()
+            self._call(self.client.delete, self.alias, points_selector=qm.PointIdsList(points=ids), wait=True)
+
+    # -- reads --------------------------------------------------------------------------------------
+    def count(self) -> int:
+        self.ensure()
+        return self._call(self.client.count, self.alias, exact=True).count
+
+    def iter_points(self, with_payload: bool | list[str] = True) -> Iterator[tuple[str, dict]]:
+        """(id, payload) of every point, for reconcile."""
+        self.ensure()
+        offset = None
+        while True:
+            points, offset = self._call(self.client.scroll, self.alias, limit=512, offset=offset,
+                                        with_payload=with_payload, with_vectors=False)
+            for point in points:
+                yield str(point.id), point.payload or {}
+            if offset is None:
+                return
+
+    def search(self, query: str, namespaces: Iterable[str] | None = None, limit: int = 20) -> tuple[list[Hit], list[Usage]]:
+        """Hybrid search: BM25 always, dense when configured, fused with reciprocal-rank fusion."""
+        self.ensure()
+        indices, values = sparse.query_vector(query)
+        query_filter = None
+        if namespaces:
+            query_filter = qm.Filter(must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))])
+        requests = []
+        if indices:
+            requests.append(qm.QueryRequest(query=qm.SparseVector(indices=indices, values=values), using=SPARSE,
+                                            filter=query_filter, limit=limit, with_payload=True))
+        usages: list[Usage] = []
+        if self.embedder:
+            vectors, usage = self.embedder.embed([query])
+            usages.append(usage)
+            requests.append(qm.QueryRequest(query=vectors[0], using=DENSE, filter=query_filter, limit=limit,
+                                            with_payload=True))
+        if not requests:
+            return [], usages
+        # One round trip for both searches; fusing here keeps each side's raw score for cut-offs.
+        results = self._call(self.client.query_batch_points, self.alias, requests=requests)
+        hits: dict[str, Hit] = {}
+        for req_no, result in enumerate(results):
+            is_dense = self.embedder is not None and req_no == len(requests) - 1
+            for rank, point in enumerate(result.points):
+                hit = hits.setdefault(str(point.id), Hit(str(point.id), 0.0, point.payload or {}))
+                hit.score += 1.0 / (RRF_K + rank + 1)
+                if is_dense:
+                    hit.dense_score = point.score
+                else:
+                    hit.sparse_score = point.score
+        ranked = sorted(hits.values(), key=lambda h: -h.score)
+        if not self.embedder:
+            for hit in ranked:
+                hit.score = hit.sparse_score
+        return ranked[:limit], usages
+
+    def healthy(self) -> tuple[bool, str]:
+        try:
+            self._call(self.client.get_collections)
+            return True, "ok"
+        except IndexUnavailable as exc:
+            return False, str(exc)[:200]

@@ -1,0 +1,18 @@
+"""Column helpers shared by the models."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    # Naive UTC: SQLite has no time zones, and one convention everywhere avoids mixed comparisons.
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def isoformat(value: datetime | None) -> str | None:
+    return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if value else None

@@ -1,0 +1,1 @@
+"""The answer pipeline: route → retrieve → answer → check (LangGraph)."""

@@ -1,0 +1,60 @@
+"""build_graph() and run_turn(): the compiled pipeline and its event stream."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from langgraph.graph import END, START, StateGraph
+
+from . import nodes
+from .context import PipelineContext
+from .state import ChatState
+
+
+def _after_route(state: ChatState) -> str:
+    return "check" if state.get("crisis") else "retrieve"
+
+
+def build_graph():
+    graph = StateGraph(ChatState, context_schema=PipelineContext)
+    graph.add_node("route", nodes.route)
+    graph.add_node("retrieve", nodes.retrieve)
+    graph.add_node("answer", nodes.answer)
+    graph.add_node("check", nodes.check)
+    graph.add_edge(START, "route")
+    graph.add_conditional_edges("route", _after_route, ["retrieve", "check"])
+    graph.add_edge("retrieve", "answer")
+    graph.add_edge("answer", "check")
+    graph.add_edge("check", END)
+    return graph.compile()
+
+
+def run_turn(graph, state: ChatState, context: PipelineContext) -> Iterator[tuple[str, object]]:
+    """Yield ("citations", list) once, ("token", str) pieces, then ("final", state)."""
+    final: dict = dict(state)
+    final.setdefault("usage", [])
+    final.setdefault("llm_calls", 0)
+    final.setdefault("timings", {})
+    cited = False
+    for mode, chunk in graph.stream(state, context=context, stream_mode=["updates", "custom"]):
+        if mode == "custom":
+            if not cited:
+                cited = True
+                yield "citations", []
+            yield "token", chunk["token"]
+            continue
+        for update in chunk.values():
+            for key, value in (update or {}).items():
+                if key == "usage":
+                    final["usage"] = final["usage"] + value
+                elif key == "llm_calls":
+                    final["llm_calls"] += value
+                elif key == "timings":
+                    final["timings"] = {**final["timings"], **value}
+                else:
+                    final[key] = value
+            if update and "citations" in update and not cited:
+                cited = True
+                yield "citations", update["citations"]
+    if not cited:
+        yield "citations", final.get("citations", [])
+    yield "final", final
