@@ -1,0 +1,34 @@
+"""Gunicorn settings: the one serving config for the container image and `make dev`."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
+
+# SSE chat streams stay open for a minute or more; gevent greenlets hold many
+# of them per process instead of tying up one thread or worker each.
+worker_class = "gevent"
+worker_connections = 1000
+
+# One process by default: embedded Qdrant (local mode) locks its folder to a
+# single process. Raise WEB_CONCURRENCY only when QDRANT_URL points at a server.
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+
+# Longer than the longest chat, so neither the worker timeout nor a SIGTERM
+# during a deploy cuts a stream. Kept under the task's 120 s ECS stop timeout
+# (taskdef_overrides in copilot/api/manifest.yml) so we exit before SIGKILL.
+timeout = 120
+graceful_timeout = 110
+
+# Above the ALB's 60 s idle timeout: the ALB must close idle keep-alive
+# connections first, or it may send a request on a socket we just closed (502).
+keepalive = 75
+
+# The ALB sets X-Forwarded-For/Proto; only the ALB can reach the task.
+forwarded_allow_ips = "*"
+
+# The app writes its own JSON request logs; gunicorn's access log would double them.
+accesslog = None
+errorlog = "-"
+
+# No operator shell in the container; avoids writing a socket under $HOME.
+control_socket_disable = True
