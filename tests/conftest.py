@@ -149,3 +149,19 @@ def postgres_url():
             pytest.fail(f"PostgreSQL is required (WWHD_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable")
         pytest.skip("PostgreSQL not reachable")
     return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_db(postgres_url):
+    """A fresh, empty PostgreSQL database for one test (dropped afterwards), so runs never collide."""
+    import uuid
+
+    import psycopg
+    name = f"wwhd_test_{uuid.uuid4().hex[:12]}"
+    admin_url = postgres_url.replace("+psycopg", "")
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

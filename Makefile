@@ -1,0 +1,40 @@
+# Two commands set up a fresh machine: `make dev` serves on embedded defaults, `make test` runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+HOST ?= 127.0.0.1
+
+.PHONY: dev test lint bench clean
+
+# Stamp files: reinstall only when the pinned requirements change.
+$(VENV)/.runtime: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+dev: $(VENV)/.runtime
+	APP_ENV=dev $(BIN)/flask db upgrade
+	APP_ENV=dev $(BIN)/flask wwhd load-samples
+	@echo "Demo accounts (APP_ENV=dev only):"
+	@APP_ENV=dev $(BIN)/flask wwhd ensure-demo-user
+	@echo "Serving on http://$(HOST):$(PORT)"
+	APP_ENV=dev HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app
+
+test: $(VENV)/.dev
+	$(BIN)/pytest -q
+
+lint: $(VENV)/.dev
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/cfn-lint copilot/api/addons/*.yml
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) data

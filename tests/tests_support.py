@@ -1,0 +1,16 @@
+"""Helpers shared by test modules (not fixtures)."""
+from __future__ import annotations
+
+from wwhd.accounts import create_user
+from wwhd.extensions import db
+
+
+def load_samples_and_login(app, role: str = "user"):
+    result = app.test_cli_runner().invoke(args=["wwhd", "load-samples"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        create_user("llm@example.com", "llmuser", "correct-horse-battery", role)
+        db.session.commit()
+    client = app.test_client()
+    tokens = client.post("/api/v1/auth/login", json={"email": "llm@example.com", "password": "correct-horse-battery"}).get_json()
+    return client, {"Authorization": f"Bearer {tokens['access_token']}"}
