@@ -1,15 +1,22 @@
 """Per-dialect connection settings applied when the engine connects."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
 from .extensions import db
 
 
 def init_engine_events(app: Flask) -> None:
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+    url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if not url.drivername.startswith("sqlite"):
         return
+    if url.database and url.database != ":memory:":
+        # A fresh machine has no ./data yet; SQLite creates the file but not its folder.
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     with app.app_context():
         engine = db.engine
 
