@@ -134,6 +134,12 @@ class _EndFlushingWriter:
             self._inner.flush()
         return n
 
+    def close(self) -> None:
+        try:
+            self._inner.close()  # closes the socket file even if the final flush hits a dropped connection
+        except OSError:
+            pass
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
