@@ -26,7 +26,12 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     jwt.init_app(app)
     cors.init_app(app, resources={r"/*": {"origins": app.config["ALLOW_ORIGINS"]}}, supports_credentials=True,
                   expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                                  "X-RateLimit-Reset"], max_age=600)
+                                  "X-RateLimit-Reset"], max_age=600,
+                  always_send=False)  # no Origin header (curl, ALB checks): no CORS headers
+    from . import limits, metrics, security
+    security.init_app(app)
+    limits.init_app(app)
+    metrics.init_app(app)
     from . import models  # noqa: F401  (register tables with SQLAlchemy metadata)
     from .accounts import register_jwt_callbacks
     register_jwt_callbacks()

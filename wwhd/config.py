@@ -76,8 +76,36 @@ class Config:
         self.REDIS_URL = _env("REDIS_URL")
         self.UPLOADS_BUCKET_NAME = _env("UPLOADS_BUCKET_NAME")
         self.UPLOAD_DIR = _env("UPLOAD_DIR", str(Path(self.DATA_DIR) / "uploads"))
+        self.MAX_UPLOAD_MB = _env_int("MAX_UPLOAD_MB", 10)
+        # Ingestion jobs: worker threads per process, heartbeat period, and how old a heartbeat
+        # must be before another process treats the job as dead and takes it over.
+        self.JOB_WORKERS = _env_int("JOB_WORKERS", 2)
+        self.JOB_HEARTBEAT_SECONDS = _env_int("JOB_HEARTBEAT_SECONDS", 10)
+        self.JOB_STALE_SECONDS = _env_int("JOB_STALE_SECONDS", 60)
+        self.JOB_MAX_ATTEMPTS = _env_int("JOB_MAX_ATTEMPTS", 3)
         self.MAX_MESSAGE_CHARS = _env_int("MAX_MESSAGE_CHARS", 4000)
         self.SSE_PING_SECONDS = _env_int("SSE_PING_SECONDS", 15)
+        # Requests per caller (user id when signed in, else client IP), by role; `limits` notation.
+        self.RATE_LIMIT_ENABLED = _env("RATE_LIMIT_ENABLED", "1") not in ("0", "false", "no")
+        self.RATE_LIMIT_ANON = _env("RATE_LIMIT_ANON", "10/minute")
+        self.RATE_LIMIT_USER = _env("RATE_LIMIT_USER", "60/minute")
+        self.RATE_LIMIT_ADMIN = _env("RATE_LIMIT_ADMIN", "600/minute")
+        # Per client IP on login, OAuth2 token and register (brute force, account spam).
+        self.RATE_LIMIT_LOGIN = _env("RATE_LIMIT_LOGIN", "10/minute;50/hour")
+        self.RATE_LIMIT_KEY_PREFIX = _env("RATE_LIMIT_KEY_PREFIX", "wwhd")
+        # Tokens (prompt + completion) per user per UTC day; 0 means no quota.
+        self.DAILY_TOKENS_VIEWER = _env_int("DAILY_TOKENS_VIEWER", 0)
+        self.DAILY_TOKENS_USER = _env_int("DAILY_TOKENS_USER", 200_000)
+        self.DAILY_TOKENS_ADMIN = _env_int("DAILY_TOKENS_ADMIN", 2_000_000)
+        # Proxies in front of the app that append X-Forwarded-For (the ALB: 1). 0 trusts none.
+        self.TRUSTED_PROXY_HOPS = _env_int("TRUSTED_PROXY_HOPS", 0)
+        self.HSTS_SECONDS = _env_int("HSTS_SECONDS", 0)
+        # JSON bodies are small; uploads (multipart, /documents) keep MAX_CONTENT_LENGTH.
+        self.MAX_JSON_BYTES = _env_int("MAX_JSON_BYTES", 1024 * 1024)
+        self.METRICS_ENABLED = _env("METRICS_ENABLED", "1") not in ("0", "false", "no")
+        self.METRICS_NAMESPACE = _env("METRICS_NAMESPACE", "WWHD/API")
+        # The Environment dimension must match the alarms' `Env` (Copilot's environment name).
+        self.METRICS_ENVIRONMENT = _env("METRICS_ENVIRONMENT") or _env("COPILOT_ENVIRONMENT_NAME") or self.APP_ENV
         # argon2id cost; tests lower it so a suite of logins stays fast.
         self.ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
         self.ARGON2_MEMORY_KIB = _env_int("ARGON2_MEMORY_KIB", 65536)
@@ -119,11 +147,19 @@ class TestingConfig(Config):
     def tune(self) -> None:
         self.ARGON2_TIME_COST = 1
         self.ARGON2_MEMORY_KIB = 8192
+        # Limits stay on in tests, high enough that only tests that lower them are throttled.
+        self.RATE_LIMIT_ANON = self.RATE_LIMIT_USER = self.RATE_LIMIT_ADMIN = "100000/minute"
+        self.RATE_LIMIT_LOGIN = "100000/minute"
 
 
 class StagingConfig(Config):
     APP_ENV = "staging"
     DEMO_USER = False
+
+    def tune(self) -> None:
+        # Behind the ALB over HTTPS: trust its one X-Forwarded-For hop and pin browsers to HTTPS.
+        self.TRUSTED_PROXY_HOPS = _env_int("TRUSTED_PROXY_HOPS", 1)
+        self.HSTS_SECONDS = _env_int("HSTS_SECONDS", 31_536_000)
 
 
 class ProductionConfig(StagingConfig):

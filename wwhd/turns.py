@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from flask import Flask
 
+from . import metrics
 from .chats import Turn, finish_turn
 from .deps import Deps
 from .knowledge.namespaces import load_registry
@@ -96,6 +97,7 @@ def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float) -> Iter
                 final["timings"] = {**final.get("timings", {}),
                                     "total_ms": round((time.perf_counter() - started) * 1000, 2)}
                 save("complete", final)
+                metrics.record_turn(app.config, final, turn.user_id, turn.assistant_message_id)
                 yield "metadata", {"usage": _usage_summary(final.get("usage", [])),
                                    "namespaces": final.get("namespaces", []), "model": deps.chat_model.name,
                                    "timings": final["timings"], "covered": final.get("covered", False),
@@ -104,9 +106,12 @@ def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float) -> Iter
                 return
             elif kind == "failed":
                 code, message = classify_failure(payload)
+                # Type and HTTP status only: provider messages can echo part of the API key.
                 log.error("turn failed", extra={"chat_id": turn.chat_id, "error_type": type(payload).__name__,
-                                                "error": str(payload)[:300]})
+                                                "error_code": code,
+                                                "status_code": getattr(payload, "status_code", None)})
                 save("failed", None, f"{code}: {type(payload).__name__}")
+                metrics.record_turn_error(app.config, code, turn.user_id)
                 yield "error", {"code": code, "message": message}
                 return
             elif kind == "cancelled":

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
-from .. import accounts, sse
+from .. import accounts, limits, sse
 from ..chats import parse_message_body, start_turn
 from ..deps import get_deps
 from ..errors import ServiceUnavailable
@@ -17,6 +17,7 @@ bp = Blueprint("chat", __name__)
 
 def _begin_turn():
     """Request-bound work: validate, save the user's message, commit — before any generation."""
+    limits.check_quota(accounts.current_user())  # before anything is saved: a refused turn leaves no trace
     body = json_body()
     known = {ns.name for ns in load_registry()}
     content, chat_id, namespace = parse_message_body(body, current_app.config["MAX_MESSAGE_CHARS"], known)
