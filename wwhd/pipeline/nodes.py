@@ -9,7 +9,8 @@ from urllib.parse import parse_qs, urlparse
 from langgraph.runtime import Runtime
 
 from ..knowledge.index import Hit, IndexUnavailable
-from ..knowledge.sparse import tokenize
+from ..knowledge.sparse import QueryTerm, analyze_query, is_common, tokenize
+from ..knowledge.sparse import coverage as idea_coverage
 from ..providers.base import AnswerRequest, Usage
 from . import prompts, safety
 from .context import PipelineContext
@@ -17,9 +18,19 @@ from .state import ChatState
 
 log = logging.getLogger(__name__)
 
-FOLLOW_UP_RE = re.compile(r"\b(it|that|this|those|these|them|he|his|him|there|more|else|again|also|instead|"
-                          r"what about|how about|and|then|why|example|longer|how long|how often)\b", re.I)
-SAME_SOURCE_WINDOW_S = 90  # two hits of one video closer than this are one citation
+FOLLOW_UP_RE = re.compile(r"\b(it|that|this|those|these|them|he|his|him|she|her|they|their|there|more|else|again|"
+                          r"also|instead|still|what about|how about|and|then|why|example|longer|how long|how often)\b",
+                          re.I)
+FOLLOW_UP_MAX_TERMS = 10      # a longer question stands on its own even if it says "it"
+FOLLOW_UP_DEPTH = 3           # earlier user turns a chain of follow-ups may reach back to
+SAME_SOURCE_WINDOW_S = 90     # two hits of one video closer than this are one citation
+KEYWORD_RELATED_CREDIT = 0.8  # a synonym of a namespace keyword (sparse.RELATED) counts almost fully
+MIN_KEYWORD_SCORE = 0.8       # everyday words alone (0.3 each, sparse.COMMON_WORDS) do not route
+ROUTED_BOOST = 0.25           # retrieval prior for hits in the routed namespaces (not a filter)
+ON_TOPIC_COVERAGE = 0.6       # share of min_coverage enough when the best passage is on the routed topic
+MAX_UNKNOWN_SHARE = 0.5       # an on-topic answer still needs most of the question to exist in the KB
+COVERAGE_FLOOR = 0.1          # rerank factor is COVERAGE_FLOOR + coverage: coverage matters, BM25 still counts
+HINT_BOOST = 0.5              # a stronger prior for the namespace the client asked for
 
 
 def _ms(started: float) -> float:
@@ -27,29 +38,44 @@ def _ms(started: float) -> float:
 
 
 # -- route ------------------------------------------------------------------------------------------
-def standalone_query(question: str, history: list[dict]) -> str:
-    """Rewrite a follow-up into a stand-alone query by carrying the previous question's terms.
+def is_follow_up(question: str) -> bool:
+    terms = tokenize(question)
+    return len(terms) <= 3 or (len(terms) <= FOLLOW_UP_MAX_TERMS and bool(FOLLOW_UP_RE.search(question)))
+
+
+def standalone_query(question: str, history: list[dict], _depth: int = FOLLOW_UP_DEPTH) -> str:
+    """Rewrite a follow-up into a stand-alone query by carrying the earlier question's words.
 
     A rule, not an LLM call: it keeps the common path at one LLM call per answer, and for hybrid
-    search the earlier question's words are what a rewrite would add anyway.
+    search the earlier question's words are what a rewrite would add anyway. The earlier question
+    is itself resolved first, so a chain of follow-ups keeps the topic it started from.
     """
-    previous = [turn["content"] for turn in history if turn["role"] == "user"]
-    if not previous:
+    users = [i for i, turn in enumerate(history) if turn.get("role") == "user" and turn.get("content")]
+    if not users or _depth <= 0 or not is_follow_up(question):
         return question
-    terms = tokenize(question)
-    if len(terms) <= 3 or (len(terms) <= 8 and FOLLOW_UP_RE.search(question)):
-        return f"{previous[-1]} {question}"
-    return question
+    last = users[-1]
+    previous = standalone_query(history[last]["content"], history[:last], _depth - 1)
+    return f"{previous} {question}"
 
 
-def keyword_scores(query: str, registry) -> dict[str, int]:
-    terms = set(tokenize(query))
-    scores = {}
+def keyword_scores(query: str, registry) -> dict[str, float]:
+    """Namespace → evidence from its keywords, name and description: each query idea adds its
+    weight when it is a keyword (everyday words weigh less), KEYWORD_RELATED_CREDIT of it when
+    only a term related to a keyword is (so "paycheck" finds money without being a keyword)."""
+    ideas = analyze_query(query)
+    scores: dict[str, float] = {}
     for ns in registry:
-        words = set(tokenize(" ".join(ns.keywords) + " " + ns.name.replace("_", " ")))
-        hits = len(terms & words)
-        if hits and ns.name != "general":
-            scores[ns.name] = hits
+        if ns.name == "general":
+            continue
+        vocabulary = set(tokenize(" ".join(ns.keywords) + " " + ns.name.replace("_", " ") + " " + ns.description))
+        score = 0.0
+        for idea in ideas:
+            if (idea.own or {idea.term}) <= vocabulary:
+                score += idea.weight
+            elif idea.related & vocabulary:
+                score += idea.weight * KEYWORD_RELATED_CREDIT
+        if score:
+            scores[ns.name] = round(score, 3)
     return scores
 
 
@@ -64,8 +90,8 @@ def route(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
     known = {ns.name for ns in ctx.registry}
     scores = keyword_scores(query, ctx.registry)
     ranked = sorted(scores, key=lambda name: (-scores[name], name))
-    top = scores[ranked[0]] if ranked else 0
-    picked = [name for name in ranked if scores[name] >= max(1, top / 2)][:3]
+    top = scores[ranked[0]] if ranked else 0.0
+    picked = [name for name in ranked if scores[name] >= max(MIN_KEYWORD_SCORE, top / 2)][:3]
     method, confidence, usage, calls = "keywords", min(1.0, 0.4 + 0.2 * top) if picked else 0.0, [], 0
     hint = state.get("namespace_hint")
     if hint in known and hint != "general":
@@ -92,7 +118,8 @@ def format_timestamp(seconds: float | None) -> str:
     total = int(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+    # Always HH:MM:SS: one unambiguous shape for clients to parse.
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
 def youtube_id(url: str | None) -> str | None:
@@ -122,48 +149,66 @@ def deep_link(payload: dict) -> str:
     return url
 
 
-def coverage(query_terms: set[str], text: str) -> float:
-    if not query_terms:
-        return 0.0
-    return len(query_terms & set(tokenize(text))) / len(query_terms)
+def coverage(query_terms: set[str] | list[QueryTerm], text: str) -> float:
+    """Share of the query the text holds: weighted ideas (related terms count) or a plain term set."""
+    if query_terms and not isinstance(next(iter(query_terms)), QueryTerm):
+        return len(set(query_terms) & set(tokenize(text))) / len(query_terms)
+    return idea_coverage(list(query_terms), text)
+
+
+def _duplicate(chosen: list[dict], p: dict) -> bool:
+    return any(
+        c["document_id"] == p.get("document_id") and (
+            (c["start_s"] is not None and p.get("start_s") is not None
+             and abs(c["start_s"] - p["start_s"]) < SAME_SOURCE_WINDOW_S)
+            or (c["start_s"] is None and p.get("start_s") is None and c["page"] == p.get("page")
+                and abs(c["chunk_index"] - p.get("chunk_index", 0)) <= 1))
+        for c in chosen)
+
+
+def _passage(hit: Hit) -> dict:
+    p = hit.payload
+    return {"chunk_id": hit.chunk_id, "document_id": p.get("document_id"), "title": p.get("title", ""),
+            "text": p.get("text", ""), "namespace": p.get("namespace", ""), "start_s": p.get("start_s"),
+            "end_s": p.get("end_s"), "page": p.get("page"), "chunk_index": p.get("chunk_index", 0),
+            "youtube_url": p.get("youtube_url") or "", "source_url": p.get("source_url") or "",
+            "url": deep_link(p), "timestamp": format_timestamp(p.get("start_s")),
+            "score": round(float(hit.score), 4)}
 
 
 def select_passages(hits: list[Hit], query: str, ctx: PipelineContext) -> list[dict]:
-    """Relative cut-off against the best hit, then one passage per source and time window."""
+    """Relative cut-off against the best hit, then one passage per source and time window.
+
+    Hits are in rank order. Kept: BM25 at least `relative_cutoff` of the best, or (with dense
+    vectors) cosine within 0.08 of the best — a gap relative to this query, never a fixed
+    threshold. A covered question always gets a second source when one shares enough of it.
+    """
     if not hits:
         return []
-    terms = set(tokenize(query))
+    ideas = analyze_query(query)
     top_sparse = max(h.sparse_score for h in hits)
     dense_scores = [h.dense_score for h in hits if h.dense_score is not None]
     top_dense = max(dense_scores) if dense_scores else None
     chosen: list[dict] = []
+    spare: list[dict] = []  # below the cut-off but on topic: the second source if nothing else is
     for hit in hits:
         keep = hit.sparse_score >= top_sparse * ctx.relative_cutoff if top_sparse > 0 else False
         if top_dense is not None and hit.dense_score is not None:
             keep = keep or hit.dense_score >= top_dense - 0.08
-        # Always offer a second source when it shares the question's words (answers need two views).
-        if not keep and len(chosen) < 2 and coverage(terms, hit.payload.get("text", "")) >= ctx.min_coverage:
-            keep = True
-        if not keep:
+        passage = _passage(hit)
+        if _duplicate(chosen, passage):
             continue
-        p = hit.payload
-        duplicate = any(
-            c["document_id"] == p.get("document_id") and (
-                (c["start_s"] is not None and p.get("start_s") is not None
-                 and abs(c["start_s"] - p["start_s"]) < SAME_SOURCE_WINDOW_S)
-                or (c["start_s"] is None and p.get("start_s") is None and c["page"] == p.get("page")
-                    and abs(c["chunk_index"] - p.get("chunk_index", 0)) <= 1))
-            for c in chosen)
-        if duplicate:
-            continue
-        chosen.append({"chunk_id": hit.chunk_id, "document_id": p.get("document_id"), "title": p.get("title", ""),
-                       "text": p.get("text", ""), "namespace": p.get("namespace", ""), "start_s": p.get("start_s"),
-                       "end_s": p.get("end_s"), "page": p.get("page"), "chunk_index": p.get("chunk_index", 0),
-                       "youtube_url": p.get("youtube_url") or "", "source_url": p.get("source_url") or "",
-                       "url": deep_link(p), "timestamp": format_timestamp(p.get("start_s")),
-                       "score": round(float(hit.score), 4)})
+        if keep:
+            chosen.append(passage)
+        elif len(spare) < 3 and coverage(ideas, passage["text"]) >= ctx.min_coverage / 2:
+            spare.append(passage)
         if len(chosen) >= ctx.max_passages:
             break
+    for passage in spare:
+        if len(chosen) >= 2:
+            break
+        if not _duplicate(chosen, passage):
+            chosen.append(passage)
     return chosen
 
 
@@ -172,21 +217,73 @@ def to_citation(passage: dict) -> dict:
                                           "chunk_id", "score")}
 
 
+def rerank(hits: list[Hit], namespaces: list[str], boost: float, ideas: list[QueryTerm] | None = None) -> list[Hit]:
+    """Scale each hit's score by how much of the question it covers, then by the routing prior.
+
+    BM25 rewards a passage that repeats one of the question's words; a talk's overview names every
+    topic once and outranks the passage that answers. Coverage of the question's ideas favours the
+    passage that holds all of them. Routing is a prior, not a filter: hits in the routed namespaces
+    gain `boost` of their score.
+    """
+    routed = set(namespaces) - {"general"}
+    for hit in hits:
+        factor = 1.0
+        if ideas:
+            factor *= COVERAGE_FLOOR + coverage(ideas, hit.payload.get("text", ""))
+        if hit.payload.get("namespace") in routed:
+            factor *= 1 + boost
+        hit.score *= factor
+        hit.sparse_score *= factor
+    return sorted(hits, key=lambda h: -h.score)
+
+
+def unknown_share(ideas: list[QueryTerm], hits: list[Hit]) -> float:
+    """Share of the question's substantive weight (everyday words aside) that no candidate passage
+    holds, not even as a related term: "ibuprofen" in a knowledge base that never mentions it.
+    The candidates stand in for the whole collection, since a term it holds ranks its chunks high."""
+    substantive = [idea for idea in ideas if not is_common(idea.term)]
+    total = sum(idea.weight for idea in substantive)
+    if not total:
+        return 0.0
+    seen: set[str] = set()
+    for hit in hits:
+        seen.update(tokenize(hit.payload.get("text", "")))
+    missing = sum(idea.weight for idea in substantive
+                  if not (idea.own or {idea.term}) <= seen and not idea.related & seen)
+    return missing / total
+
+
+def _on_topic(hits: list[Hit], ideas: list[QueryTerm], routed: list[str]) -> bool:
+    """The best-covering of the top hits is in a namespace the question's words point at, and
+    most of what the question is about exists somewhere in the knowledge base."""
+    topical = set(routed) - {"general"}
+    if not hits or not topical or unknown_share(ideas, hits) > MAX_UNKNOWN_SHARE:
+        return False
+    best = max(hits[:3], key=lambda h: coverage(ideas, h.payload.get("text", "")))
+    return best.payload.get("namespace") in topical
+
+
 def retrieve(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
     started = time.perf_counter()
     ctx = runtime.context
     query = state["query"]
-    terms = set(tokenize(query))
+    ideas = analyze_query(query)
+    routed = state.get("namespaces") or []
+    hinted = state.get("route_method") == "hint"
     usage: list[dict] = []
     try:
-        hits, used = ctx.index.search(query, state.get("namespaces") or None, ctx.search_limit)
+        # A client's namespace choice narrows the search; keyword routing only ranks, because
+        # people describe a money problem in the words of a marriage and the KB should still answer.
+        hits, used = ctx.index.search(query, routed if hinted else None, ctx.search_limit)
         usage += [u.to_dict() for u in used]
-        best = max((coverage(terms, h.payload.get("text", "")) for h in hits[:3]), default=0.0)
-        if state.get("namespaces") and best < ctx.min_coverage:
-            # The router may have guessed wrong: let the whole knowledge base compete.
+        hits = rerank(hits, routed, HINT_BOOST if hinted else ROUTED_BOOST, ideas)
+        best = max((coverage(ideas, h.payload.get("text", "")) for h in hits[:3]), default=0.0)
+        if hinted and best < ctx.min_coverage:
+            # The client's namespace has nothing on this: let the whole knowledge base compete.
             wide, used = ctx.index.search(query, None, ctx.search_limit)
             usage += [u.to_dict() for u in used]
-            wide_best = max((coverage(terms, h.payload.get("text", "")) for h in wide[:3]), default=0.0)
+            wide = rerank(wide, routed, HINT_BOOST, ideas)
+            wide_best = max((coverage(ideas, h.payload.get("text", "")) for h in wide[:3]), default=0.0)
             if wide_best > best:
                 hits, best = wide, wide_best
     except IndexUnavailable as exc:
@@ -194,11 +291,18 @@ def retrieve(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
         return {"passages": [], "citations": [], "kb_available": False, "covered": False, "usage": usage,
                 "timings": {"retrieve_ms": _ms(started)}}
     dense_ok = any(h.dense_score is not None and h.dense_score >= 0.55 for h in hits[:3])
-    covered = bool(hits) and (best >= ctx.min_coverage or dense_ok)
+    covered = bool(hits) and (best >= ctx.min_coverage or dense_ok or (
+        # Two independent signals agree: the question's words point at a topic and the best
+        # passage is from it. That lets a paraphrase through with less word overlap.
+        best >= ctx.min_coverage * ON_TOPIC_COVERAGE and _on_topic(hits, ideas, routed)))
     passages = select_passages(hits, query, ctx) if covered else []
-    namespaces = state.get("namespaces") or []
-    if passages and (not namespaces or state.get("route_method") == "retrieval"):
-        namespaces = list(dict.fromkeys([p["namespace"] for p in passages] + ["general"]))[:4]
+    namespaces = routed
+    if passages:
+        # Retrieval confirms or corrects the router: the namespaces the answer draws on, best
+        # first, then a client's hint; keyword guesses without a passage behind them drop out.
+        drawn = [p["namespace"] for p in passages if p["namespace"] != "general"]
+        first = [routed[0]] if hinted else []
+        namespaces = list(dict.fromkeys(first + drawn))[:3] + ["general"]
     return {"passages": passages, "citations": [to_citation(p) for p in passages], "kb_available": True,
             "covered": bool(passages), "namespaces": namespaces, "usage": usage,
             "timings": {"retrieve_ms": _ms(started)}}
