@@ -130,7 +130,11 @@ def require_role(minimum: str, *, refresh: bool = False):
         @wraps(view)
         def wrapper(*args, **kwargs):
             verify_jwt_in_request(refresh=refresh)
-            user = db.session.get(User, int(get_jwt()["sub"]))
+            claims = get_jwt()
+            # The library only refuses refresh tokens on access routes; accept exactly the right type.
+            if claims.get("type") != ("refresh" if refresh else "access"):
+                raise Unauthorized("Wrong token type for this endpoint.")
+            user = db.session.get(User, int(claims["sub"]))
             if user is None or not user.is_active:
                 raise Unauthorized("This account no longer exists or is disabled.")
             if ROLE_RANK[user.role] < ROLE_RANK[minimum]:
