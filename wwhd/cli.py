@@ -89,3 +89,189 @@ def load_samples() -> None:
         loaded += 1
         click.echo(f"  indexed {entry['file']} → {doc.namespace} ({chunks} chunks)")
     click.echo(f"Samples: {loaded} loaded, {skipped} already present.")
+
+
+@wwhd_cli.command("eval")
+@click.argument("cases_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, writable=True), help="Write the full report here.")
+@click.option("--min-router-accuracy", type=click.FloatRange(0, 1), help="Fail below this share (0-1).")
+@click.option("--min-recall", type=click.FloatRange(0, 1), help="Fail below this recall@5 (0-1).")
+@click.option("--min-mrr", type=click.FloatRange(0, 1), help="Fail below this MRR (0-1).")
+@click.option("--min-citation-precision", type=click.FloatRange(0, 1), help="Fail below this share (0-1).")
+@click.option("--min-oos-honesty", type=click.FloatRange(0, 1), help="Fail below this share (0-1).")
+@click.option("--quiet", is_flag=True, help="No per-case progress lines.")
+def eval_command(cases_file: str, json_out: str | None, min_router_accuracy: float | None, min_recall: float | None,
+                 min_mrr: float | None, min_citation_precision: float | None, min_oos_honesty: float | None,
+                 quiet: bool) -> None:
+    """Run evaluation cases (JSON Lines) through the chat pipeline and report answer quality.
+
+    Exits with status 1 when a metric is below its --min-* threshold.
+    """
+    from .deps import get_deps
+    from .evaluation import CaseFileError, check_thresholds, evaluate, format_report, load_cases
+    from .knowledge.namespaces import load_registry
+
+    minimums = {"router_accuracy": min_router_accuracy, "recall_at_5": min_recall, "mrr": min_mrr,
+                "citation_precision": min_citation_precision, "oos_honesty": min_oos_honesty}
+    deps = get_deps()
+
+    def progress(result) -> None:
+        if not quiet:
+            click.echo(f"  {result.id:<10} {'ok' if not result.failures else ','.join(result.failures)}")
+
+    try:
+        cases = load_cases(cases_file)
+        report = evaluate(deps, tuple(load_registry()), cases, progress)
+    except CaseFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    report["model"] = deps.chat_model.name
+    report["embedder"] = deps.embedder.name if deps.embedder else None
+    report["cases_file"] = cases_file
+    report["minimums"] = {name: value for name, value in minimums.items() if value is not None}
+    failed = check_thresholds(report["summary"], minimums)
+    report["passed"] = not failed
+    click.echo(format_report(report, minimums))
+    if json_out:
+        with open(json_out, "w", encoding="utf-8") as fh:
+            json.dump(report, fh, indent=2, ensure_ascii=False)
+        click.echo(f"Report written to {json_out}.")
+    if failed:
+        for line in failed:
+            click.echo(f"FAIL: {line}", err=True)
+        raise click.exceptions.Exit(1)
+
+
+INGEST_SUFFIXES = (".txt", ".md", ".markdown", ".srt", ".vtt", ".json", ".pdf")
+
+
+def _ingest_files(paths: tuple[str, ...]) -> list:
+    from pathlib import Path
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INGEST_SUFFIXES
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            files.append(path)
+    return list(dict.fromkeys(files))
+
+
+@wwhd_cli.command("ingest")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--namespace", required=True, help="Namespace the documents go into.")
+@click.option("--youtube-url", help="Video the transcript belongs to (single file only).")
+@click.option("--title", help="Document title (single file only; default: from the file).")
+@click.option("--source-url", help="Where the source lives on the web (single file only).")
+def ingest_command(paths: tuple[str, ...], namespace: str, youtube_url: str | None, title: str | None,
+                   source_url: str | None) -> None:
+    """Ingest files and folders (.txt .md .srt .vtt .json .pdf, folders recursively) and index them.
+
+    Prints indexed / duplicate / failed with reasons and exits with status 1 when anything failed.
+    With embedded Qdrant (no QDRANT_URL) stop the server first: local mode locks its folder.
+    """
+    from .knowledge.files import get_file_store
+    from .knowledge.ingest import IngestError, add_source, require_namespace
+    from .knowledge.jobs import process_document
+    from .knowledge.parsers import ParseError
+    from .models import Document
+    from .pipeline.nodes import youtube_id
+
+    app = current_app._get_current_object()
+    files = _ingest_files(paths)
+    if not files:
+        raise click.ClickException(f"No files to ingest (looked for {' '.join(INGEST_SUFFIXES)}).")
+    if len(files) > 1 and (youtube_url or title or source_url):
+        raise click.ClickException("--youtube-url, --title and --source-url apply to a single file; "
+                                   f"{len(files)} files were given.")
+    if youtube_url and not youtube_id(youtube_url):
+        raise click.ClickException(f"--youtube-url {youtube_url!r} is not a YouTube video link.")
+    try:
+        require_namespace(namespace)
+    except IngestError as exc:
+        raise click.ClickException(str(exc)) from None
+
+    indexed: list[str] = []
+    duplicates: list[str] = []
+    failed: list[str] = []
+    store = get_file_store(app)
+    with click.progressbar(files, label="Ingesting", item_show_func=lambda p: p.name if p else None) as bar:
+        for path in bar:
+            try:
+                result = add_source(namespace, data=path.read_bytes(), filename=path.name, title=title,
+                                    youtube_url=youtube_url, source_url=source_url, store=store,
+                                    max_bytes=app.config["MAX_UPLOAD_MB"] * 1024 * 1024)
+                doc = result.document
+                if not result.created and doc.status != "failed":
+                    duplicates.append(f"{path}: same content as document {doc.id} ({doc.title!r}, {doc.status})")
+                    db.session.rollback()
+                    continue
+                doc.status, doc.error, doc.attempts = "pending", None, 0
+                db.session.commit()
+                document_id = doc.id
+            except (ParseError, IngestError, OSError) as exc:
+                db.session.rollback()
+                failed.append(f"{path}: {getattr(exc, 'message', None) or exc}")
+                continue
+            status = process_document(app, document_id)
+            db.session.expire_all()
+            doc = db.session.get(Document, document_id)
+            if status == "indexed":
+                indexed.append(f"{path}: document {document_id}, {doc.chunk_count} chunks")
+            else:
+                failed.append(f"{path}: {doc.error if doc else status}")
+    for label, lines in (("indexed", indexed), ("duplicate", duplicates), ("failed", failed)):
+        for line in lines:
+            click.echo(f"  {label:9s} {line}")
+    click.echo(f"{len(indexed)} indexed, {len(duplicates)} duplicate, {len(failed)} failed.")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@wwhd_cli.command("reindex")
+@click.option("--namespace", help="Rebuild only this namespace.")
+@click.option("--all", "everything", is_flag=True, help="Rebuild every document and drop unknown points.")
+def reindex_command(namespace: str | None, everything: bool) -> None:
+    """Rebuild Qdrant points from the SQL record (chunk rows), for one namespace or all."""
+    from .deps import get_deps
+    from .knowledge.jobs import process_document
+    from .knowledge.reconcile import reindex
+    from .models import Namespace
+
+    if bool(namespace) == everything:
+        raise click.ClickException("Give either --namespace NAME or --all.")
+    if namespace and db.session.get(Namespace, namespace) is None:
+        raise click.ClickException(f"Unknown namespace {namespace!r}.")
+    counts = reindex(get_deps().index, namespace)
+    for document_id in counts["requeued"]:
+        click.echo(f"  document {document_id} had no chunk rows: re-chunking → "
+                   f"{process_document(current_app._get_current_object(), document_id)}")
+    click.echo(f"Reindexed {counts['documents']} documents ({counts['chunks']} chunks) in "
+               f"{namespace or 'all namespaces'}; {counts['orphans_deleted']} unknown points deleted.")
+
+
+@wwhd_cli.command("reconcile")
+@click.option("--repair", is_flag=True, help="Fix the drift found.")
+def reconcile_command(repair: bool) -> None:
+    """Compare SQL with Qdrant: orphan points, missing points, stale payloads, old collections.
+
+    Without --repair, exits with status 1 when there is drift.
+    """
+    from .deps import get_deps
+    from .knowledge import reconcile
+
+    index = get_deps().index
+    drift = reconcile.repair(index) if repair else reconcile.report(index)
+    click.echo(f"{drift.points} points, {drift.chunks} chunk rows of indexed documents.")
+    for label, items in (("orphan points (no chunk row)", drift.orphan_points),
+                         ("missing points (chunk row, no point)", drift.missing_points),
+                         ("stale payloads", drift.stale_points),
+                         ("old collections", drift.old_collections)):
+        click.echo(f"  {label}: {len(items)}" + (f"  e.g. {', '.join(items[:3])}" if items else ""))
+    if not drift.total:
+        click.echo("No drift.")
+    elif repair:
+        click.echo(f"Repaired {drift.total} differences.")
+    else:
+        click.echo("Run with --repair to fix.")
+        raise click.exceptions.Exit(1)

@@ -25,3 +25,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     for module in (auth, me, chat, chats):
         app.register_blueprint(module.bp, url_prefix="/api/v1")
+    from . import documents
+    app.register_blueprint(documents.bp, url_prefix="/api/v1")
+    from . import admin, feedback
+    app.register_blueprint(feedback.bp, url_prefix="/api/v1")
+    app.register_blueprint(admin.bp, url_prefix="/api/v1")
+    from . import openapi
+    app.register_blueprint(openapi.bp, url_prefix="/api/v1")

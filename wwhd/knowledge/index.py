@@ -161,7 +161,37 @@ class KnowledgeIndex:
             self.ensure()
             self._call(self.client.delete, self.alias, points_selector=qm.PointIdsList(points=ids), wait=True)
 
+    def set_document_payload(self, document_id: int, fields: dict) -> None:
+        """Overwrite document-level payload fields (title, namespace, urls…) on all of its points."""
+        self.ensure()
+        selector = qm.FilterSelector(filter=qm.Filter(must=[
+            qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]))
+        self._call(self.client.set_payload, self.alias, payload=fields, points=selector, wait=True)
+
+    def other_collections(self) -> list[str]:
+        """Collections of this alias family that the alias no longer points at (old embedding models)."""
+        current = self.current_collection()
+        names = [c.name for c in self._call(self.client.get_collections).collections]
+        return sorted(n for n in names if n.startswith(f"{self.alias}__") and n != current)
+
+    def drop_collection(self, name: str) -> None:
+        if name == self.current_collection():
+            raise ValueError(f"refusing to drop {name!r}: the alias {self.alias!r} points at it")
+        self._call(self.client.delete_collection, name)
+
     # -- reads --------------------------------------------------------------------------------------
+    def document_point_ids(self, document_id: int) -> set[str]:
+        self.ensure()
+        selector = qm.Filter(must=[qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))])
+        ids: set[str] = set()
+        offset = None
+        while True:
+            points, offset = self._call(self.client.scroll, self.alias, scroll_filter=selector, limit=1024,
+                                        offset=offset, with_payload=False, with_vectors=False)
+            ids.update(str(p.id) for p in points)
+            if offset is None:
+                return ids
+
     def count(self) -> int:
         self.ensure()
         return self._call(self.client.count, self.alias, exact=True).count

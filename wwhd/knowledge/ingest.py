@@ -2,21 +2,38 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePath
 
 from sqlalchemy import delete, select
 
 from ..extensions import db
-from ..models import Chunk, Document
+from ..models import Chunk, Document, Namespace
 from ..models.base import utcnow
 from .chunking import checksum, chunk_id, chunk_sections
-from .index import KnowledgeIndex
-from .parsers import ParsedDocument, parse_text
+from .files import FileStore
+from .index import UPSERT_BATCH, KnowledgeIndex
+from .parsers import ParsedDocument, parse_bytes, parse_text
 
 log = logging.getLogger(__name__)
 
 
 class IngestError(ValueError):
     """The document cannot be indexed; the message says why, for the admin."""
+
+
+class FileTooLarge(IngestError):
+    """The upload exceeds the per-file limit."""
+
+
+@dataclass(frozen=True)
+class Created:
+    """The outcome of adding a source: the document, and whether it is new or a duplicate."""
+
+    document: Document
+    created: bool
 
 
 def find_duplicate(digest: str) -> Document | None:
@@ -36,40 +53,129 @@ def new_document(namespace: str, title: str, parsed: ParsedDocument, *, source_u
     return doc
 
 
-def point_payload(doc: Document, row: Chunk) -> dict:
+def document_fields(doc: Document) -> dict:
+    """The payload fields every point of `doc` shares (what a metadata edit must rewrite)."""
     return {"document_id": doc.id, "namespace": doc.namespace, "title": doc.title, "source_url": doc.source_url,
             "youtube_url": doc.youtube_url, "source_platform": "youtube" if doc.youtube_url else (
                 "web" if doc.source_url else "upload"),
-            "start_s": row.start_s, "end_s": row.end_s, "page": row.page, "chunk_index": row.index,
-            "text": row.text, "checksum": doc.checksum, "tags": doc.tags or []}
+            "checksum": doc.checksum, "tags": list(doc.tags or [])}
 
 
-def index_document(doc: Document, index: KnowledgeIndex, parsed: ParsedDocument | None = None) -> int:
-    """Re-chunk `doc` and replace its rows and vectors; marks it indexed and commits.
+def point_payload(doc: Document, row: Chunk) -> dict:
+    return {**document_fields(doc), "start_s": row.start_s, "end_s": row.end_s, "page": row.page,
+            "chunk_index": row.index, "text": row.text}
 
-    Vectors are written before the SQL rows commit; if Qdrant fails, the document's vectors are
-    removed again so nothing half-indexed is searchable.
-    """
-    parsed = parsed or parse_text(doc.content)
-    pieces = chunk_sections(parsed.sections)
-    if not pieces:
-        raise IngestError("The document has no text to index.")
-    rows = [Chunk(id=chunk_id(doc.id, piece.index, piece.text), document_id=doc.id, index=piece.index,
-                  text=piece.text, start_s=piece.start_s, end_s=piece.end_s, page=piece.page) for piece in pieces]
+
+def build_rows(doc: Document, parsed: ParsedDocument) -> list[Chunk]:
+    """Chunk rows for `doc` (not added to the session); ids are deterministic."""
+    return [Chunk(id=chunk_id(doc.id, piece.index, piece.text), document_id=doc.id, index=piece.index,
+                  text=piece.text, start_s=piece.start_s, end_s=piece.end_s, page=piece.page)
+            for piece in chunk_sections(parsed.sections)]
+
+
+def write_vectors(index: KnowledgeIndex, doc: Document, rows: list[Chunk],
+                  heartbeat: Callable[[], None] | None = None) -> None:
+    """Make `rows` the document's only points: upsert them (deterministic ids overwrite what a
+    crashed run left), then delete its other points. The old points stay searchable until the
+    new ones are in. On failure every point of the document is removed (best effort) and the
+    error re-raised, so a failure never leaves half a document searchable."""
     try:
-        index.delete_document(doc.id)
-        index.upsert([{"id": row.id, "text": row.text, "payload": point_payload(doc, row)} for row in rows])
+        for start in range(0, len(rows), UPSERT_BATCH):
+            batch = rows[start:start + UPSERT_BATCH]
+            index.upsert([{"id": row.id, "text": row.text, "payload": point_payload(doc, row)} for row in batch])
+            if heartbeat is not None:
+                heartbeat()
+        wanted = {row.id for row in rows}
+        index.delete_points(sorted(index.document_point_ids(doc.id) - wanted))
     except Exception:
         try:
             index.delete_document(doc.id)
         except Exception:  # Qdrant is down; reconcile removes leftovers later
             log.warning("could not remove partial vectors", extra={"document_id": doc.id})
         raise
+
+
+def index_document(doc: Document, index: KnowledgeIndex, parsed: ParsedDocument | None = None,
+                   heartbeat: Callable[[], None] | None = None) -> int:
+    """Re-chunk `doc` and replace its rows and vectors; marks it indexed and commits.
+
+    Vectors are written before the SQL rows commit; if Qdrant fails, the document's vectors are
+    removed again so nothing half-indexed is searchable. Raises IngestError when there is
+    nothing to index (a document is never indexed with zero chunks).
+    """
+    parsed = parsed or parse_text(doc.content)
+    rows = build_rows(doc, parsed)
+    if not rows:
+        raise IngestError("The document has no text to index.")
+    write_vectors(index, doc, rows, heartbeat)
     db.session.execute(delete(Chunk).where(Chunk.document_id == doc.id))
     db.session.add_all(rows)
     doc.chunk_count = len(rows)
     doc.status = "indexed"
     doc.error = None
+    doc.attempts = 0  # the retry budget is per failure streak
     doc.indexed_at = doc.updated_at = utcnow()
     db.session.commit()
     return len(rows)
+
+
+def parsed_for(doc: Document, store: FileStore | None) -> ParsedDocument:
+    """What to chunk: the original upload when its text is still the document's content (it keeps
+    PDF pages and exact cue times), else the content as edited."""
+    if doc.original_key and store is not None:
+        try:
+            parsed = parse_bytes(store.get(doc.original_key), doc.filename)
+            if checksum(parsed.text) == doc.checksum:
+                return parsed
+        except Exception:  # original gone or unreadable: the SQL content is the record anyway
+            log.warning("original unusable; indexing the stored content", extra={"document_id": doc.id})
+    return parse_text(doc.content)
+
+
+def original_key(digest: str, filename: str | None) -> str:
+    """Where an upload's original is kept: by content, so a retried upload rewrites the same object."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or "upload").name).strip("._") or "upload"
+    return f"originals/{digest[:2]}/{digest}/{name[:120]}"
+
+
+def title_from(parsed: ParsedDocument, filename: str | None) -> str:
+    if parsed.title:
+        return parsed.title
+    stem = PurePath(filename or "").stem
+    return re.sub(r"[_\s]+", " ", stem).strip() or "Untitled"
+
+
+def require_namespace(name: str) -> None:
+    if not name or db.session.get(Namespace, name) is None:
+        known = ", ".join(db.session.scalars(select(Namespace.name).order_by(Namespace.name)))
+        raise IngestError(f"Unknown namespace {name!r}; use one of: {known}.")
+
+
+def add_source(namespace: str, *, data: bytes | None = None, text: str | None = None, filename: str | None = None,
+               title: str | None = None, source_url: str | None = None, youtube_url: str | None = None,
+               tags: list[str] | None = None, published_at: str | None = None, created_by: int | None = None,
+               store: FileStore | None = None, max_bytes: int = 10 * 1024 * 1024) -> Created:
+    """Parse an upload (`data`) or pasted `text`, and add it as a pending document unless the same
+    content exists (then that document comes back with created=False). The original upload is
+    kept in `store`. Flushes; the caller commits and queues the job.
+
+    Raises FileTooLarge, ParseError (unreadable or mismatched file) or IngestError (namespace).
+    """
+    require_namespace(namespace)
+    if data is not None and len(data) > max_bytes:
+        raise FileTooLarge(f"{filename or 'The file'} is {len(data) / 1048576:.1f} MB; "
+                           f"the limit is {max_bytes // 1048576} MB per file.")
+    parsed = parse_bytes(data, filename) if data is not None else parse_text(text or "")
+    digest = checksum(parsed.text)
+    existing = find_duplicate(digest)
+    if existing is not None:
+        return Created(existing, False)
+    doc = new_document(namespace, (title or title_from(parsed, filename))[:300], parsed, source_url=source_url,
+                       youtube_url=youtube_url, tags=tags, filename=(PurePath(filename).name[:300] if filename else None),
+                       size_bytes=len(data) if data is not None else len((text or "").encode()),
+                       created_by=created_by, published_at=published_at)
+    if data is not None and store is not None:
+        doc.original_key = original_key(digest, filename)
+        store.put(doc.original_key, data)
+    return Created(doc, True)
+

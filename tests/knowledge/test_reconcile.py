@@ -1,0 +1,111 @@
+"""Reconcile and reindex: drift both ways is reported and repaired; Qdrant rebuilds from SQL."""
+from __future__ import annotations
+
+import hashlib
+
+from wwhd.deps import get_deps
+from wwhd.extensions import db
+from wwhd.knowledge import reconcile
+from wwhd.knowledge.index import KnowledgeIndex
+from wwhd.models import Chunk, Document
+from wwhd.providers.base import Usage
+
+
+def chunk_ids(namespace: str | None = None) -> set[str]:
+    query = db.session.query(Chunk.id).join(Document).filter(Document.status == "indexed")
+    if namespace:
+        query = query.filter(Document.namespace == namespace)
+    return {row[0] for row in query}
+
+
+def test_samples_have_no_drift(samples, runner):
+    result = runner.invoke(args=["wwhd", "reconcile"])
+    assert result.exit_code == 0, result.output
+    assert "No drift." in result.output
+
+
+def test_drift_both_ways_is_reported_and_repaired(samples, runner):
+    with samples.app_context():
+        index = get_deps().index
+        ids = sorted(chunk_ids())
+        missing, stale = ids[0], ids[1]
+        index.delete_points([missing])
+        index.client.set_payload(index.alias, payload={"title": "Old title"}, points=[stale], wait=True)
+        orphan = "00000000-0000-5000-8000-0000000000aa"
+        index.upsert([{"id": orphan, "text": "ghost of a deleted document", "payload": {"document_id": 999}}])
+
+        drift = reconcile.report(index)
+        assert drift.missing_points == [missing] and drift.stale_points == [stale] and drift.orphan_points == [orphan]
+
+    result = runner.invoke(args=["wwhd", "reconcile"])
+    assert result.exit_code == 1 and "orphan points (no chunk row): 1" in result.output
+    result = runner.invoke(args=["wwhd", "reconcile", "--repair"])
+    assert result.exit_code == 0 and "Repaired 3 differences." in result.output
+    with samples.app_context():
+        assert reconcile.report(get_deps().index).total == 0
+        assert set(get_deps().index.document_point_ids(999)) == set()
+
+
+def test_in_flight_documents_are_left_alone(samples):
+    with samples.app_context():
+        doc = db.session.query(Document).first()
+        doc.status = "processing"
+        db.session.commit()
+        drift = reconcile.report(get_deps().index)
+        assert drift.total == 0 and drift.orphan_points == []
+
+
+def test_reindex_rebuilds_from_sql(samples, runner):
+    with samples.app_context():
+        index = get_deps().index
+        index.client.delete(index.alias, points_selector=list(chunk_ids()), wait=True)
+        assert index.count() == 0
+    result = runner.invoke(args=["wwhd", "reindex", "--namespace", "money"])
+    assert result.exit_code == 0, result.output
+    with samples.app_context():
+        points = {pid for pid, _ in get_deps().index.iter_points(False)}
+        assert points == chunk_ids("money") and points
+    assert runner.invoke(args=["wwhd", "reindex"]).exit_code != 0
+    assert runner.invoke(args=["wwhd", "reindex", "--namespace", "nope"]).exit_code != 0
+    result = runner.invoke(args=["wwhd", "reindex", "--all"])
+    assert result.exit_code == 0, result.output
+    with samples.app_context():
+        assert reconcile.report(get_deps().index).total == 0
+
+
+def test_empty_index_is_rebuilt_on_start(samples):
+    with samples.app_context():
+        index = get_deps().index
+        index.client.delete(index.alias, points_selector=list(chunk_ids()), wait=True)
+        assert reconcile.rebuild_if_empty(samples) is True
+        assert index.count() == len(chunk_ids())
+        assert reconcile.rebuild_if_empty(samples) is False
+
+
+class HashEmbedder:
+    """A deterministic local embedder standing in for a newly configured embedding model."""
+
+    name = "hash-embed-v2"
+
+    def embed(self, texts: list[str]) -> tuple[list[list[float]], Usage]:
+        vectors = [[b / 255 for b in hashlib.sha256(t.encode()).digest()[:16]] for t in texts]
+        return vectors, Usage(model=self.name, prompt_tokens=len(texts), kind="embedding")
+
+
+def test_embedding_model_change_swaps_alias_and_old_collection_is_dropped(samples):
+    with samples.app_context():
+        old = get_deps().index
+        before = old.current_collection()
+        new = KnowledgeIndex(old.client, old.alias, HashEmbedder(), local=True)
+        assert new.ensure() is True  # a new, empty collection behind the alias: no dimension clash
+        assert new.current_collection() == "wwhd_chunks__hash-embed-v2-16" != before
+        counts = reconcile.reindex(new)
+        assert counts["chunks"] == len(chunk_ids()) and new.count() == counts["chunks"]
+        hits, _ = new.search("envelope savings", None, 5)
+        assert hits and hits[0].dense_score is not None
+
+        drift = reconcile.report(new)
+        assert drift.old_collections == [before] and drift.total == 1
+        reconcile.repair(new)
+        assert reconcile.report(new).total == 0
+        assert not new.client.collection_exists(before)
