@@ -161,9 +161,12 @@ def citation_problems(citation: Mapping, passages: list[Mapping], chunk: Mapping
     if citation.get("document_id") != chunk["document_id"]:
         problems.append("document_id differs from the chunk's")
     start = chunk.get("start_s")
-    expected_ts = None if start is None else int(start)
-    if _timestamp_seconds(citation.get("timestamp") or "") != expected_ts:
-        problems.append(f"timestamp {citation.get('timestamp')!r} does not match the chunk start {start}")
+    # A citation points at the chunk's start or at one of its timed lines (where the answer is said).
+    allowed = set() if start is None else {int(start)} | {int(second) for _, second in chunk.get("marks") or []}
+    cited_ts = _timestamp_seconds(citation.get("timestamp") or "")
+    expected_ts = cited_ts if cited_ts in allowed else (None if start is None else int(start))
+    if (cited_ts not in allowed) if allowed else cited_ts is not None:
+        problems.append(f"timestamp {citation.get('timestamp')!r} is not a moment of the chunk (start {start})")
     url = citation.get("url") or ""
     parsed = urlparse(url)
     if chunk.get("youtube_url"):
@@ -266,9 +269,10 @@ def _chunks(ids: set[str]) -> dict[str, dict]:
     if not ids:
         return {}
     rows = db.session.execute(
-        select(Chunk.id, Chunk.document_id, Chunk.start_s, Chunk.page, Document.youtube_url, Document.source_url)
+        select(Chunk.id, Chunk.document_id, Chunk.start_s, Chunk.marks, Chunk.page, Document.youtube_url,
+               Document.source_url)
         .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(ids))).all()
-    return {row.id: {"document_id": row.document_id, "start_s": row.start_s, "page": row.page,
+    return {row.id: {"document_id": row.document_id, "start_s": row.start_s, "marks": row.marks, "page": row.page,
                      "youtube_url": row.youtube_url, "source_url": row.source_url} for row in rows}
 
 

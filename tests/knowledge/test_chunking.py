@@ -229,3 +229,23 @@ def test_a_heading_stays_with_the_text_below_it() -> None:
     chunks = chunk_sections([Section(before + "\n\n## Heading\n\n" + after)])
     assert chunks[0].text == before
     assert chunks[1].text.endswith("## Heading\n\n" + after)
+
+
+def test_marks_locate_each_timed_line_inside_its_chunk():
+    lines = [Section(f"Line {n} talks about topic{n} at some length here.", start_s=10.0 * n, end_s=10.0 * n + 10)
+             for n in range(60)]
+    chunks = chunk_sections(lines, max_chars=500, overlap=80)
+    assert len(chunks) > 3
+    for chunk in chunks:
+        assert chunk.marks and chunk.marks[0][0] == 0
+        for offset, second in chunk.marks:
+            n = int(second // 10)
+            if offset > 0:
+                assert chunk.text[offset:].startswith(f"Line {n} ")
+        assert [s for _, s in chunk.marks] == sorted(s for _, s in chunk.marks)
+        assert chunk.start_s == chunk.marks[0][1]
+
+
+def test_untimed_text_has_no_marks():
+    chunks = chunk_sections([Section("Plain prose. " * 300)], max_chars=500, overlap=50)
+    assert all(chunk.marks == () for chunk in chunks)

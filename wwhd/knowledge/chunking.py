@@ -32,6 +32,9 @@ class Chunk:
     end_s: float | None
     page: int | None
     overlap_chars: int = 0
+    # (offset in text, start second) of each timed section in the chunk: lets a citation point
+    # at the line that matched instead of the chunk's first second.
+    marks: tuple[tuple[int, float], ...] = ()
 
 
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
@@ -59,7 +62,8 @@ def chunk_sections(sections: list[Section], max_chars: int = 1500, overlap: int 
         stream, starts, ends, kept, blocks = _join(list(group))
         for s, e, overlap_chars in _split(stream, starts, blocks, max_chars, overlap):
             start_s, end_s = _times(starts, ends, kept, s, e)
-            chunks.append(Chunk(len(chunks), stream[s:e], start_s, end_s, page, overlap_chars))
+            chunks.append(Chunk(len(chunks), stream[s:e], start_s, end_s, page, overlap_chars,
+                                _marks(starts, ends, kept, s, e)))
     return chunks
 
 
@@ -191,6 +195,19 @@ def _times(starts: list[int], ends: list[int], sections: list[Section], s: int, 
         begin = section.start_s if begin is None else min(begin, section.start_s)
         finish = stop if finish is None else max(finish, stop)
     return begin, finish
+
+
+def _marks(starts: list[int], ends: list[int], sections: list[Section], s: int, e: int
+           ) -> tuple[tuple[int, float], ...]:
+    """(offset within the chunk, start second) of every timed section overlapping [s, e)."""
+    first = max(bisect.bisect_right(starts, s) - 1, 0)
+    last = bisect.bisect_left(starts, e) - 1
+    marks = []
+    for i in range(first, last + 1):
+        section = sections[i]
+        if section.start_s is not None and ends[i] > s:
+            marks.append((max(starts[i] - s, 0), float(section.start_s)))
+    return tuple(marks)
 
 
 def chunk_id(document_id: int | str, index: int, text: str) -> str:

@@ -63,13 +63,14 @@ def document_fields(doc: Document) -> dict:
 
 def point_payload(doc: Document, row: Chunk) -> dict:
     return {**document_fields(doc), "start_s": row.start_s, "end_s": row.end_s, "page": row.page,
-            "chunk_index": row.index, "text": row.text}
+            "chunk_index": row.index, "text": row.text, "marks": row.marks or []}
 
 
 def build_rows(doc: Document, parsed: ParsedDocument) -> list[Chunk]:
     """Chunk rows for `doc` (not added to the session); ids are deterministic."""
     return [Chunk(id=chunk_id(doc.id, piece.index, piece.text), document_id=doc.id, index=piece.index,
-                  text=piece.text, start_s=piece.start_s, end_s=piece.end_s, page=piece.page)
+                  text=piece.text, start_s=piece.start_s, end_s=piece.end_s, page=piece.page,
+                  marks=[list(mark) for mark in piece.marks] or None)
             for piece in chunk_sections(parsed.sections)]
 
 

@@ -74,7 +74,8 @@ class Chunk(db.Model):
     start_s: Mapped[float | None] = mapped_column(Float)
     end_s: Mapped[float | None] = mapped_column(Float)
     page: Mapped[int | None] = mapped_column(Integer)
+    marks: Mapped[list | None] = mapped_column(JSON)  # [[offset, start second], ...] of its timed lines
 
     def to_dict(self) -> dict:
         return {"id": self.id, "document_id": self.document_id, "index": self.index, "text": self.text,
-                "start_s": self.start_s, "end_s": self.end_s, "page": self.page}
+                "start_s": self.start_s, "end_s": self.end_s, "page": self.page, "marks": self.marks}

@@ -159,20 +159,44 @@ def coverage(query_terms: set[str] | list[QueryTerm], text: str) -> float:
 def _duplicate(chosen: list[dict], p: dict) -> bool:
     return any(
         c["document_id"] == p.get("document_id") and (
-            (c["start_s"] is not None and p.get("start_s") is not None
-             and abs(c["start_s"] - p["start_s"]) < SAME_SOURCE_WINDOW_S)
+            (c["moment_s"] is not None and p.get("moment_s") is not None
+             and abs(c["moment_s"] - p["moment_s"]) < SAME_SOURCE_WINDOW_S)
             or (c["start_s"] is None and p.get("start_s") is None and c["page"] == p.get("page")
                 and abs(c["chunk_index"] - p.get("chunk_index", 0)) <= 1))
         for c in chosen)
 
 
-def _passage(hit: Hit) -> dict:
+MOMENT_WINDOW_CHARS = 400  # enough words around a line to judge it; short cues borrow from the next
+
+
+def best_moment(payload: dict, ideas: list[QueryTerm]) -> float | None:
+    """The second within a chunk where the question's words are said: the start of its best
+    matching timed line (earliest on a tie), else the chunk's start."""
+    marks = payload.get("marks") or []
+    moment = payload.get("start_s")
+    if len(marks) < 2 or not ideas:
+        return moment
+    text = payload.get("text", "")
+    best = (0.0, 0.0)
+    for i, (offset, second) in enumerate(marks):
+        own_end = marks[i + 1][0] if i + 1 < len(marks) else len(text)
+        # The line itself decides; the text after it only breaks ties between lines.
+        score = (round(coverage(ideas, text[offset:own_end]), 6),
+                 round(coverage(ideas, text[offset:offset + MOMENT_WINDOW_CHARS]), 6))
+        if score > best:
+            moment, best = second, score
+    return moment
+
+
+def _passage(hit: Hit, ideas: list[QueryTerm]) -> dict:
     p = hit.payload
+    moment = best_moment(p, ideas)
     return {"chunk_id": hit.chunk_id, "document_id": p.get("document_id"), "title": p.get("title", ""),
             "text": p.get("text", ""), "namespace": p.get("namespace", ""), "start_s": p.get("start_s"),
-            "end_s": p.get("end_s"), "page": p.get("page"), "chunk_index": p.get("chunk_index", 0),
+            "end_s": p.get("end_s"), "moment_s": moment, "page": p.get("page"),
+            "chunk_index": p.get("chunk_index", 0),
             "youtube_url": p.get("youtube_url") or "", "source_url": p.get("source_url") or "",
-            "url": deep_link(p), "timestamp": format_timestamp(p.get("start_s")),
+            "url": deep_link({**p, "start_s": moment}), "timestamp": format_timestamp(moment),
             "score": round(float(hit.score), 4)}
 
 
@@ -195,7 +219,7 @@ def select_passages(hits: list[Hit], query: str, ctx: PipelineContext) -> list[d
         keep = hit.sparse_score >= top_sparse * ctx.relative_cutoff if top_sparse > 0 else False
         if top_dense is not None and hit.dense_score is not None:
             keep = keep or hit.dense_score >= top_dense - 0.08
-        passage = _passage(hit)
+        passage = _passage(hit, ideas)
         if _duplicate(chosen, passage):
             continue
         if keep:
