@@ -208,6 +208,30 @@ def _service(type_name: str, extra: Schema) -> Schema:
 LB_WEB_SERVICE = _service("Load Balanced Web Service", {"http": HTTP})
 BACKEND_SERVICE = _service("Backend Service", {})
 
+# Scheduled Job: one Fargate task started by EventBridge through Step Functions. It is not an
+# ECS service: no count, deployment or Service Connect, and its image has no port.
+SCHEDULE: Schema = {"type": "string", "pattern": (
+    r"^(@every (\d+(\.\d+)?(ns|us|ms|s|m|h))+"
+    r"|@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+    r"|none|(\S+ ){4}\S+|(rate|cron)\(.+\))$")}
+JOB_IMAGE: Schema = {**obj({k: v for k, v in IMAGE["properties"].items() if k != "port"}),
+                     "oneOf": IMAGE["oneOf"]}
+JOB_FIELDS: Schema = {
+    **{k: v for k, v in SERVICE_FIELDS.items() if k not in ("count", "deployment", "network")},
+    "image": JOB_IMAGE,
+    "network": obj({"vpc": NETWORK["properties"]["vpc"]}),
+    "on": obj({"schedule": SCHEDULE}, ("schedule",)),
+    "timeout": DURATION,
+    "retries": {"type": "integer", "minimum": 0, "maximum": 10},
+}
+_JOB_OVERRIDE = obj({**JOB_FIELDS, "image": obj(JOB_IMAGE["properties"])})
+SCHEDULED_JOB = obj({
+    "name": STRING,
+    "type": {"const": "Scheduled Job"},
+    **JOB_FIELDS,
+    "environments": string_map({"oneOf": [{"type": "null"}, _JOB_OVERRIDE]}),
+}, ("name", "type", "image", "on"))
+
 ENVIRONMENT = obj({
     "name": STRING,
     "type": {"const": "Environment"},
@@ -271,6 +295,7 @@ WORKSPACE = obj({"application": STRING}, ("application",))
 SCHEMAS: dict[str, Schema] = {
     "Load Balanced Web Service": LB_WEB_SERVICE,
     "Backend Service": BACKEND_SERVICE,
+    "Scheduled Job": SCHEDULED_JOB,
     "Environment": ENVIRONMENT,
     "Pipeline": PIPELINE,
     "Workspace": WORKSPACE,
