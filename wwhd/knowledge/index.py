@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
+from ..offload import cpu_bound
 from ..providers.base import Embedder, Usage
 from . import sparse
 
@@ -141,8 +142,9 @@ class KnowledgeIndex:
                 dense, usage = self.embedder.embed([c["text"] for c in batch])
                 usages.append(usage)
             points = []
+            sparse_vectors = cpu_bound(lambda texts: [sparse.document_vector(t) for t in texts], [c["text"] for c in batch])
             for i, chunk in enumerate(batch):
-                indices, values = sparse.document_vector(chunk["text"])
+                indices, values = sparse_vectors[i]
                 vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
                 if dense:
                     vector[DENSE] = dense[i]

@@ -15,6 +15,7 @@ from ..models.base import utcnow
 from .chunking import checksum, chunk_id, chunk_sections
 from .files import FileStore
 from .index import UPSERT_BATCH, KnowledgeIndex
+from ..offload import cpu_bound
 from .parsers import ParsedDocument, parse_bytes, parse_text
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,11 @@ def point_payload(doc: Document, row: Chunk) -> dict:
 
 def build_rows(doc: Document, parsed: ParsedDocument) -> list[Chunk]:
     """Chunk rows for `doc` (not added to the session); ids are deterministic."""
+    pieces = cpu_bound(chunk_sections, parsed.sections)
     return [Chunk(id=chunk_id(doc.id, piece.index, piece.text), document_id=doc.id, index=piece.index,
                   text=piece.text, start_s=piece.start_s, end_s=piece.end_s, page=piece.page,
                   marks=[list(mark) for mark in piece.marks] or None)
-            for piece in chunk_sections(parsed.sections)]
+            for piece in pieces]
 
 
 def write_vectors(index: KnowledgeIndex, doc: Document, rows: list[Chunk],
@@ -125,7 +127,7 @@ def parsed_for(doc: Document, store: FileStore | None) -> ParsedDocument:
     PDF pages and exact cue times), else the content as edited."""
     if doc.original_key and store is not None:
         try:
-            parsed = parse_bytes(store.get(doc.original_key), doc.filename)
+            parsed = cpu_bound(parse_bytes, store.get(doc.original_key), doc.filename)
             if checksum(parsed.text) == doc.checksum:
                 return parsed
         except Exception:  # original gone or unreadable: the SQL content is the record anyway
@@ -166,7 +168,7 @@ def add_source(namespace: str, *, data: bytes | None = None, text: str | None = 
     if data is not None and len(data) > max_bytes:
         raise FileTooLarge(f"{filename or 'The file'} is {len(data) / 1048576:.1f} MB; "
                            f"the limit is {max_bytes // 1048576} MB per file.")
-    parsed = parse_bytes(data, filename) if data is not None else parse_text(text or "")
+    parsed = cpu_bound(parse_bytes, data, filename) if data is not None else cpu_bound(parse_text, text or "")
     digest = checksum(parsed.text)
     existing = find_duplicate(digest)
     if existing is not None:
