@@ -13,6 +13,7 @@ from qdrant_client import models as qm
 from ..offload import cpu_bound
 from ..providers.base import Embedder, Usage
 from . import sparse
+from .local_sparse import SparsePostings
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ class KnowledgeIndex:
         self.embedder = embedder
         self._embed_dim = embed_dim
         self._lock = threading.RLock() if local else None
+        # Local mode scores sparse vectors point by point; in-process postings answer instead.
+        self._postings = SparsePostings() if local else None
         self._ready = False
 
     # -- collection lifecycle -------------------------------------------------------------------
@@ -127,8 +130,25 @@ class KnowledgeIndex:
             self.point_alias(wanted)
             if current:
                 log.warning("embedding model changed: alias moved", extra={"from": current, "to": wanted})
+        if self._postings is not None:
+            self._load_postings()
         self._ready = True
         return created
+
+    def _load_postings(self) -> None:
+        self._postings.clear()
+        offset = None
+        while True:
+            points, offset = self._call(self.client.scroll, self.alias, limit=1024, offset=offset,
+                                        with_payload=["namespace", "document_id"], with_vectors=[SPARSE])
+            for point in points:
+                vector = (point.vector or {}).get(SPARSE)
+                if vector is not None:
+                    payload = point.payload or {}
+                    self._postings.add(str(point.id), list(vector.indices), list(vector.values),
+                                       payload.get("namespace", ""), payload.get("document_id") or 0)
+            if offset is None:
+                return
 
     # -- writes -------------------------------------------------------------------------------------
     def upsert(self, chunks: list[dict]) -> list[Usage]:
@@ -150,6 +170,11 @@ class KnowledgeIndex:
                     vector[DENSE] = dense[i]
                 points.append(qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"]))
             self._call(self.client.upsert, self.alias, points=points, wait=True)
+            if self._postings is not None:
+                with self._lock:
+                    for chunk, (indices, values) in zip(batch, sparse_vectors):
+                        self._postings.add(str(chunk["id"]), indices, values, chunk["payload"].get("namespace", ""),
+                                           chunk["payload"].get("document_id") or 0)
         return usages
 
     def delete_document(self, document_id: int) -> None:
@@ -157,11 +182,18 @@ class KnowledgeIndex:
         selector = qm.FilterSelector(filter=qm.Filter(must=[
             qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]))
         self._call(self.client.delete, self.alias, points_selector=selector, wait=True)
+        if self._postings is not None:
+            with self._lock:
+                self._postings.remove_document(document_id)
 
     def delete_points(self, ids: list[str]) -> None:
         if ids:
             self.ensure()
             self._call(self.client.delete, self.alias, points_selector=qm.PointIdsList(points=ids), wait=True)
+            if self._postings is not None:
+                with self._lock:
+                    for point_id in ids:
+                        self._postings.remove(str(point_id))
 
     def set_document_payload(self, document_id: int, fields: dict) -> None:
         """Overwrite document-level payload fields (title, namespace, urls…) on all of its points."""
@@ -169,6 +201,9 @@ class KnowledgeIndex:
         selector = qm.FilterSelector(filter=qm.Filter(must=[
             qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]))
         self._call(self.client.set_payload, self.alias, payload=fields, points=selector, wait=True)
+        if self._postings is not None and "namespace" in fields:
+            with self._lock:
+                self._postings.set_namespace(document_id, fields["namespace"])
 
     def other_collections(self) -> list[str]:
         """Collections of this alias family that the alias no longer points at (old embedding models)."""
@@ -218,7 +253,11 @@ class KnowledgeIndex:
         if namespaces:
             query_filter = qm.Filter(must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))])
         requests = []
-        if indices:
+        local_sparse: list[tuple[str, float]] = []
+        if indices and self._postings is not None:
+            with self._lock:
+                local_sparse = self._postings.search(indices, values, namespaces, limit)
+        elif indices:
             requests.append(qm.QueryRequest(query=qm.SparseVector(indices=indices, values=values), using=SPARSE,
                                             filter=query_filter, limit=limit, with_payload=True))
         usages: list[Usage] = []
@@ -227,20 +266,28 @@ class KnowledgeIndex:
             usages.append(usage)
             requests.append(qm.QueryRequest(query=vectors[0], using=DENSE, filter=query_filter, limit=limit,
                                             with_payload=True))
-        if not requests:
+        if not requests and not local_sparse:
             return [], usages
-        # One round trip for both searches; fusing here keeps each side's raw score for cut-offs.
-        results = self._call(self.client.query_batch_points, self.alias, requests=requests)
+        # Each ranking is [(id, score, payload)]; fusing here keeps each side's raw score for cut-offs.
+        rankings: list[tuple[bool, list[tuple[str, float, dict]]]] = []
+        if local_sparse:
+            points = self._call(self.client.retrieve, self.alias, ids=[pid for pid, _ in local_sparse], with_payload=True)
+            payloads = {str(p.id): p.payload or {} for p in points}
+            rankings.append((False, [(pid, score, payloads[pid]) for pid, score in local_sparse if pid in payloads]))
+        if requests:  # one round trip for the server's sparse and/or dense searches
+            results = self._call(self.client.query_batch_points, self.alias, requests=requests)
+            for req_no, result in enumerate(results):
+                is_dense = self.embedder is not None and req_no == len(requests) - 1
+                rankings.append((is_dense, [(str(p.id), p.score, p.payload or {}) for p in result.points]))
         hits: dict[str, Hit] = {}
-        for req_no, result in enumerate(results):
-            is_dense = self.embedder is not None and req_no == len(requests) - 1
-            for rank, point in enumerate(result.points):
-                hit = hits.setdefault(str(point.id), Hit(str(point.id), 0.0, point.payload or {}))
+        for is_dense, ranking in rankings:
+            for rank, (point_id, score, payload) in enumerate(ranking):
+                hit = hits.setdefault(point_id, Hit(point_id, 0.0, payload))
                 hit.score += 1.0 / (RRF_K + rank + 1)
                 if is_dense:
-                    hit.dense_score = point.score
+                    hit.dense_score = score
                 else:
-                    hit.sparse_score = point.score
+                    hit.sparse_score = score
         ranked = sorted(hits.values(), key=lambda h: -h.score)
         if not self.embedder:
             for hit in ranked:
