@@ -32,3 +32,20 @@ errorlog = "-"
 
 # No operator shell in the container; avoids writing a socket under $HOME.
 control_socket_disable = True
+
+# preload_app must stay False (gunicorn's default): the app, its psycopg 3 connections and the
+# embedded Qdrant client have to be created in the worker after gevent has patched the stdlib,
+# and embedded Qdrant locks its folder to the one process that opens it.
+preload_app = False
+
+
+def post_worker_init(worker):
+    """Build the LLM client, index and compiled graph before the first request, not during it (~1 s)."""
+    app = worker.wsgi  # the loaded WSGI callable: the Flask app of wsgi:app
+    if not hasattr(app, "extensions"):
+        return
+    from wwhd.deps import get_deps
+    try:
+        get_deps(app)
+    except Exception:  # noqa: BLE001 - serve /health anyway; get_deps retries on the first chat
+        worker.log.exception("building the app's dependencies at start-up failed; retrying on first use")

@@ -44,9 +44,8 @@ async def measure(stack: Stack, limit: int | None) -> dict:
     return {"answers": rows}
 
 
-# With an LLM provider, route() asks the LLM whenever keywords and the hint pick nothing; when the
-# reply names no namespace either, it records "retrieval". So both mean the router asked.
-ROUTER_ASKED = frozenset({"llm", "retrieval"})
+# route() records "llm" whenever it asked the LLM, whether or not the reply named a namespace.
+ROUTER_ASKED = frozenset({"llm"})
 
 
 def target_check(rows: list[dict]) -> dict:

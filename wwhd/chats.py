@@ -33,7 +33,10 @@ def get_owned_chat(user: User, chat_id: str) -> Chat:
 
 def list_chats(user: User, page: int, per_page: int) -> dict:
     total = db.session.scalar(select(func.count(Chat.id)).where(Chat.user_id == user.id))
-    counts = (select(Message.chat_id, func.count(Message.id).label("n")).group_by(Message.chat_id).subquery())
+    # Count only this user's messages: unfiltered, the subquery grouped every message of every user.
+    counts = (select(Message.chat_id, func.count(Message.id).label("n"))
+              .where(Message.chat_id.in_(select(Chat.id).where(Chat.user_id == user.id)))
+              .group_by(Message.chat_id).subquery())
     rows = db.session.execute(
         select(Chat, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.chat_id == Chat.id)
         .where(Chat.user_id == user.id).order_by(Chat.updated_at.desc(), Chat.id)

@@ -53,3 +53,32 @@ def test_bad_pagination_is_422(client, auth):
 def test_history_needs_a_token(client):
     reply = client.get("/api/v1/chats")
     assert reply.status_code == 401 and reply.get_json()["error"]["code"] == "UNAUTHORIZED"
+
+
+def test_list_counts_only_the_users_own_messages(samples, client, auth, app):
+    from sqlalchemy import event
+
+    from wwhd.extensions import db
+    owner, other = auth.headers(), auth.headers()
+    mine = ask(client, owner)
+    ask(client, owner, "What does Herman say about saving money?")
+    client.post("/api/v1/chat", json={"content": "And more on clutter?", "chat_id": mine}, headers=owner)
+    for _ in range(2):
+        ask(client, other)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        listed = client.get("/api/v1/chats", headers=owner).get_json()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    counts = {c["id"]: c["message_count"] for c in listed["items"]}
+    assert listed["total"] == 2 and counts[mine] == 4 and sorted(counts.values()) == [2, 4]
+    # The per-chat message count reads this user's chats only, not every message in the table.
+    counting = [s for s in statements if "count(messages.id)" in s.lower()]
+    assert counting and all("user_id" in s.split("GROUP BY")[0].split("FROM messages")[1] for s in counting), counting

@@ -59,6 +59,13 @@ def tokenize(text: str) -> list[str]:
     return terms
 
 
+@lru_cache(maxsize=4096)
+def term_set(text: str) -> frozenset[str]:
+    """The distinct terms of `text`, cached: a turn checks the same few passages ~25 times
+    (rerank, coverage, moments) and tokenizing 1,500 characters costs ~0.45 ms."""
+    return frozenset(tokenize(text))
+
+
 def term_index(term: str) -> int:
     # crc32, not hash(): Python's hash is salted per process and would scatter the index.
     return zlib.crc32(term.encode()) & 0x7FFFFFFF
@@ -286,7 +293,7 @@ def coverage(ideas: list[QueryTerm], text: str) -> float:
     total = sum(idea.weight for idea in ideas)
     if not total:
         return 0.0
-    present = set(tokenize(text))
+    present = term_set(text)
     got = 0.0
     for idea in ideas:
         if (idea.own or {idea.term}) <= present:

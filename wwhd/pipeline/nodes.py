@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlparse
 from langgraph.runtime import Runtime
 
 from ..knowledge.index import Hit, IndexUnavailable
-from ..knowledge.sparse import QueryTerm, analyze_query, is_common, tokenize
+from ..knowledge.sparse import QueryTerm, analyze_query, is_common, term_set, tokenize
 from ..knowledge.sparse import coverage as idea_coverage
 from ..providers.base import AnswerRequest, Usage
 from . import prompts, safety
@@ -67,7 +67,7 @@ def keyword_scores(query: str, registry) -> dict[str, float]:
     for ns in registry:
         if ns.name == "general":
             continue
-        vocabulary = set(tokenize(" ".join(ns.keywords) + " " + ns.name.replace("_", " ") + " " + ns.description))
+        vocabulary = term_set(" ".join(ns.keywords) + " " + ns.name.replace("_", " ") + " " + ns.description)
         score = 0.0
         for idea in ideas:
             if (idea.own or {idea.term}) <= vocabulary:
@@ -103,7 +103,7 @@ def route(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
         picked = [name for name in re.findall(r"[a-z_]+", reply.lower()) if name in known and name != "general"][:3]
         usage, calls = [llm_usage.to_dict()], 1
         method, confidence = "llm", 0.6 if picked else 0.0
-    if not picked:
+    if not picked and not calls:
         method = "retrieval"  # retrieve searches everything and the hits decide
     namespaces = picked + ["general"] if picked else []
     return {"query": query, "namespaces": namespaces, "route_confidence": round(confidence, 2),
@@ -152,7 +152,7 @@ def deep_link(payload: dict) -> str:
 def coverage(query_terms: set[str] | list[QueryTerm], text: str) -> float:
     """Share of the query the text holds: weighted ideas (related terms count) or a plain term set."""
     if query_terms and not isinstance(next(iter(query_terms)), QueryTerm):
-        return len(set(query_terms) & set(tokenize(text))) / len(query_terms)
+        return len(set(query_terms) & term_set(text)) / len(query_terms)
     return idea_coverage(list(query_terms), text)
 
 
@@ -271,7 +271,7 @@ def unknown_share(ideas: list[QueryTerm], hits: list[Hit]) -> float:
         return 0.0
     seen: set[str] = set()
     for hit in hits:
-        seen.update(tokenize(hit.payload.get("text", "")))
+        seen |= term_set(hit.payload.get("text", ""))
     missing = sum(idea.weight for idea in substantive
                   if not (idea.own or {idea.term}) <= seen and not idea.related & seen)
     return missing / total
