@@ -28,13 +28,21 @@ def make_app(tmp_path, **overrides):
     return app
 
 
+def close_app(app) -> None:
+    """Stop the app's background job runner before its database and index go away."""
+    runner = app.extensions.get("wwhd_jobs")
+    if runner is not None:
+        runner.shutdown(wait=True)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture
 def app(tmp_path):
     app = make_app(tmp_path)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 @pytest.fixture
@@ -127,9 +135,7 @@ def llm_app(tmp_path, fake_llm):
     app = make_app(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_llm.base_url, MODEL_CHAT="gpt-4o-mini",
                    LLM_MAX_RETRIES=0, LLM_TIMEOUT_S=5)
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def postgres_available() -> bool:
