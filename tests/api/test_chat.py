@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from wwhd.extensions import db
-from wwhd.models import Citation, Message, TokenUsage
+from wwhd.models import Message, TokenUsage
 
 COVERED = "How do my wife and I stop fighting about money?"
 NOT_COVERED = "Explain how quantum computers factor large numbers"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Flask, request
 
-from ..errors import BadRequest
+from ..errors import BadRequest, ValidationError
 
 
 def json_body(required: bool = True):
@@ -18,6 +18,22 @@ def json_body(required: bool = True):
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object.")
     return data
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter within [low, high]; anything else is a 422 naming it."""
+    raw = request.args.get(name, "")
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"Query parameter '{name}' must be a whole number.",
+                              fields=[{"field": name, "message": "not an integer"}]) from None
+    if not low <= value <= high:
+        raise ValidationError(f"Query parameter '{name}' must be between {low} and {high}.",
+                              fields=[{"field": name, "message": f"{low}..{high}"}])
+    return value
 
 
 def register_blueprints(app: Flask) -> None:

@@ -10,24 +10,11 @@ from ..extensions import db
 from ..feedback import feedback_summary, list_unanswered, unanswered_summary
 from ..models import Chat, Document, Feedback, Message, TokenUsage, User
 from ..models.accounts import ROLES
-from . import json_body
+from . import int_arg, json_body
 
 bp = Blueprint("admin", __name__)
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"Query parameter '{name}' must be a whole number.",
-                              fields=[{"field": name, "message": "not an integer"}]) from None
-    if not low <= value <= high:
-        raise ValidationError(f"Query parameter '{name}' must be between {low} and {high}.",
-                              fields=[{"field": name, "message": f"{low}..{high}"}])
-    return value
 
 
 def _usage(*where) -> dict:
@@ -76,19 +63,19 @@ def stats():
 @accounts.require_role("admin")
 def unanswered():
     namespace = request.args.get("namespace") or None
-    return jsonify(list_unanswered(_int_arg("page", 1, 1, 100000), _int_arg("per_page", 20, 1, 100), namespace))
+    return jsonify(list_unanswered(int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100), namespace))
 
 
 @bp.get("/admin/feedback")
 @accounts.require_role("admin")
 def feedback():
-    return jsonify(feedback_summary(recent=_int_arg("recent", 20, 1, 100), worst=_int_arg("worst", 10, 1, 100)))
+    return jsonify(feedback_summary(recent=int_arg("recent", 20, 1, 100), worst=int_arg("worst", 10, 1, 100)))
 
 
 @bp.get("/admin/users")
 @accounts.require_role("admin")
 def users():
-    page, per_page = _int_arg("page", 1, 1, 100000), _int_arg("per_page", 20, 1, 100)
+    page, per_page = int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100)
     query, count = select(User), select(func.count(User.id))
     search = (request.args.get("q") or "").strip().lower()
     if search:

@@ -37,8 +37,11 @@ def login():
     if not isinstance(identifier, str) or not isinstance(password, str) or not identifier or not password:
         raise ValidationError("Send 'email' (or 'username') and 'password'.",
                               fields=[{"field": "email", "message": "required"}, {"field": "password", "message": "required"}])
-    user = accounts.authenticate(identifier, password)
-    tokens = accounts.issue_tokens(user)
+    return _sign_in(identifier, password)
+
+
+def _sign_in(identifier: str, password: str):
+    tokens = accounts.issue_tokens(accounts.authenticate(identifier, password))
     db.session.commit()
     return jsonify(tokens)
 
@@ -51,10 +54,7 @@ def token():
     if not identifier or not password:
         raise ValidationError("Send form fields 'username' and 'password'.",
                               fields=[{"field": "username", "message": "required"}, {"field": "password", "message": "required"}])
-    user = accounts.authenticate(identifier, password)
-    tokens = accounts.issue_tokens(user)
-    db.session.commit()
-    return jsonify(tokens)
+    return _sign_in(identifier, password)
 
 
 @bp.post("/auth/refresh")

@@ -1,37 +1,24 @@
 """Chat history: list, read, rename, delete — only ever the caller's own chats."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from .. import accounts
 from ..chats import get_owned_chat, list_chats, normalize_text
 from ..errors import ValidationError
 from ..extensions import db
-from . import json_body
+from . import int_arg, json_body
 
 bp = Blueprint("chats", __name__)
 
 
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(f"Query parameter '{name}' must be a whole number.",
-                              fields=[{"field": name, "message": "not an integer"}]) from None
-    if not low <= value <= high:
-        raise ValidationError(f"Query parameter '{name}' must be between {low} and {high}.",
-                              fields=[{"field": name, "message": f"{low}..{high}"}])
-    return value
 
 
 @bp.get("/chats")
 @accounts.require_role("viewer")
 def index():
-    return jsonify(list_chats(accounts.current_user(), _int_arg("page", 1, 1, 100000),
-                              _int_arg("per_page", 20, 1, 100)))
+    return jsonify(list_chats(accounts.current_user(), int_arg("page", 1, 1, 100000),
+                              int_arg("per_page", 20, 1, 100)))
 
 
 @bp.get("/chats/<chat_id>")

@@ -30,7 +30,7 @@ from ..models import Document, Namespace
 from ..models.base import utcnow
 from ..models.knowledge import DOCUMENT_STATUSES
 from ..pipeline.nodes import youtube_id
-from . import json_body
+from . import int_arg, json_body
 
 bp = Blueprint("documents", __name__)
 
@@ -227,17 +227,6 @@ def reindex_namespace(name: str):
 
 
 # -- documents --------------------------------------------------------------------------------------
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _invalid(name, f"Query parameter '{name}' must be a whole number.") from None
-    if not low <= value <= high:
-        raise _invalid(name, f"Query parameter '{name}' must be between {low} and {high}.")
-    return value
 
 
 @bp.get("/documents/")
@@ -253,8 +242,8 @@ def list_documents():
         if status not in DOCUMENT_STATUSES:
             raise _invalid("status", f"Query parameter 'status' must be one of {', '.join(DOCUMENT_STATUSES)}.")
         query = query.where(Document.status == status)
-    skip = _int_arg("skip", 0, 0, 10**9)
-    limit = _int_arg("limit", 100, 1, 500)
+    skip = int_arg("skip", 0, 0, 10**9)
+    limit = int_arg("limit", 100, 1, 500)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     docs = db.session.scalars(query.order_by(Document.created_at.desc(), Document.id.desc())
                               .offset(skip).limit(limit))
