@@ -29,7 +29,9 @@ with won't would wouldn't you you'd you'll you're you've your yours yourself you
 got go going gonna thing things like know say said says well okay ok yeah right one us let tell
 ain't isn't aren't wasn't weren't won't wouldn't don't doesn't didn't can't couldn't shouldn't mustn't
 haven't hasn't hadn't i'd i'm i've you've we've they've
-""".split())
+herman herman's
+""".split())  # the teacher's name: the product is "What Would Herman Do?", so questions name him
+              # without saying anything about the topic
 
 _stemmer = snowballstemmer.stemmer("english")
 
