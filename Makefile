@@ -34,7 +34,7 @@ lint: $(VENV)/.dev
 	$(BIN)/cfn-lint copilot/api/addons/*.yml
 
 bench: $(VENV)/.dev
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python -m bench.run_all
 
 clean:
 	rm -rf $(VENV) data
