@@ -30,8 +30,11 @@ def health_detailed():
     checks["qdrant"] = {"status": "ok" if ok else "down", "mode": "server" if current_app.config["QDRANT_URL"] else "embedded"}
     if not ok:
         checks["qdrant"]["error"] = detail
-    checks["llm"] = {"status": "ok", "provider": current_app.config["PROVIDER"], "model": deps.chat_model.name,
-                     "embeddings": deps.embedder.name if deps.embedder else None}
+    llm_ok, llm_detail = deps.chat_model.reachable()
+    checks["llm"] = {"status": "ok" if llm_ok else "down", "provider": current_app.config["PROVIDER"],
+                     "model": deps.chat_model.name, "embeddings": deps.embedder.name if deps.embedder else None}
+    if not llm_ok:
+        checks["llm"]["error"] = llm_detail
     degraded = any(check["status"] != "ok" for check in checks.values())
     body = {"status": "degraded" if degraded else "ok", "version": current_app.config["VERSION"],
             "environment": current_app.config["APP_ENV"], "checks": checks}

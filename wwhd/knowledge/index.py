@@ -262,10 +262,14 @@ class KnowledgeIndex:
                                             filter=query_filter, limit=limit, with_payload=True))
         usages: list[Usage] = []
         if self.embedder:
-            vectors, usage = self.embedder.embed([query])
-            usages.append(usage)
-            requests.append(qm.QueryRequest(query=vectors[0], using=DENSE, filter=query_filter, limit=limit,
-                                            with_payload=True))
+            try:
+                vectors, usage = self.embedder.embed([query])
+            except Exception as exc:  # the embedding provider is down: BM25 alone still answers
+                log.warning("query embedding failed; searching BM25 only", extra={"error_type": type(exc).__name__})
+            else:
+                usages.append(usage)
+                requests.append(qm.QueryRequest(query=vectors[0], using=DENSE, filter=query_filter, limit=limit,
+                                                with_payload=True))
         if not requests and not local_sparse:
             return [], usages
         # Each ranking is [(id, score, payload)]; fusing here keeps each side's raw score for cut-offs.
@@ -277,7 +281,7 @@ class KnowledgeIndex:
         if requests:  # one round trip for the server's sparse and/or dense searches
             results = self._call(self.client.query_batch_points, self.alias, requests=requests)
             for req_no, result in enumerate(results):
-                is_dense = self.embedder is not None and req_no == len(requests) - 1
+                is_dense = requests[req_no].using == DENSE
                 rankings.append((is_dense, [(str(p.id), p.score, p.payload or {}) for p in result.points]))
         hits: dict[str, Hit] = {}
         for is_dense, ranking in rankings:

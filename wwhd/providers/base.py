@@ -40,6 +40,9 @@ class ChatModel(Protocol):
     def complete(self, messages: list[dict]) -> tuple[str, Usage]:
         """One short non-streamed completion (routing, rewriting)."""
 
+    def reachable(self) -> tuple[bool, str]:
+        """A cheap check that the provider answers (for /health/detailed); never raises."""
+
 
 class Embedder(Protocol):
     name: str

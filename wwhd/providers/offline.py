@@ -56,3 +56,6 @@ class OfflineChatModel:
 
     def complete(self, messages: list[dict]) -> tuple[str, Usage]:
         return "", Usage(model=self.name)
+
+    def reachable(self) -> tuple[bool, str]:
+        return True, "offline"

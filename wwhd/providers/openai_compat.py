@@ -1,6 +1,7 @@
 """OpenAI-compatible chat (langchain-openai) and embeddings: OpenAI, OpenRouter, Ollama, vLLM."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -9,6 +10,7 @@ from openai import OpenAI
 
 from .base import AnswerRequest, Usage
 
+PROBE_TTL_S = 30
 _ROLES = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
 
 
@@ -24,6 +26,22 @@ class OpenAIChatModel:
         # Local servers (Ollama, vLLM) accept any key; the client library insists on one.
         self._llm = ChatOpenAI(model=model, api_key=api_key or "not-needed", base_url=base_url,
                                timeout=timeout, max_retries=max_retries, stream_usage=True, temperature=0.3)
+        # A separate, impatient client: a health probe must not wait out the chat timeout or retry.
+        self._probe = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=3, max_retries=0)
+        self._probed: tuple[float, tuple[bool, str]] | None = None
+
+    def reachable(self) -> tuple[bool, str]:
+        """GET /models, cached for PROBE_TTL_S so frequent health checks cost one call at most."""
+        now = time.monotonic()
+        if self._probed and now - self._probed[0] < PROBE_TTL_S:
+            return self._probed[1]
+        try:
+            self._probe.models.list()
+            result = (True, "ok")
+        except Exception as exc:  # any failure means "not reachable now"; the type is enough to say why
+            result = (False, type(exc).__name__)
+        self._probed = (now, result)
+        return result
 
     def stream_answer(self, request: AnswerRequest) -> Iterator[str | Usage]:
         usage = None
