@@ -215,3 +215,23 @@ def test_llm_error_status_on_json_endpoint(llm_app, fake_llm):
     assert body["error"]["code"] == "LLM_ERROR" and body["chat_id"]
     with llm_app.app_context():
         assert db.session.get(Message, body["message_id"]).status == "failed"
+
+
+def test_slow_llm_gets_ping_comments_between_events(tmp_path, fake_llm, read_sse):
+    from tests.conftest import close_app, make_app
+    from tests.tests_support import load_samples_and_login
+    app = make_app(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_llm.base_url, LLM_MAX_RETRIES=0,
+                   SSE_PING_SECONDS=0.1)
+    try:
+        client, headers = load_samples_and_login(app)
+        fake_llm.script(tokens=["slow ", "answer [1]"], delay=0.6)
+        events = read_sse(client.post("/api/v1/chat/stream", json={"content": COVERED}, headers=headers)
+                          .get_data(as_text=True))
+        kinds = [e.get("event") or ("ping" if e.get("comment") == "ping" else "?") for e in events]
+        first_token = kinds.index("token")
+        assert "ping" in kinds[:first_token], kinds
+        assert kinds[-1] == "done" and "?" not in kinds
+        data_events = [e for e in events if "event" in e]
+        assert [int(e["id"]) for e in data_events] == sorted(int(e["id"]) for e in data_events)
+    finally:
+        close_app(app)
