@@ -1,0 +1,59 @@
+"""Many turns, some abandoned mid-stream, leave no threads, connections or files behind."""
+from __future__ import annotations
+
+import os
+import threading
+
+from tests.tests_support import load_samples_and_login
+
+QUESTION = "How do my wife and I stop fighting about money?"
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def turn_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "wwhd-turn"]
+
+
+def request_threads() -> set[threading.Thread]:
+    """Threads other than the long-lived ones: the job runner (pool and re-check timer), the fake LLM."""
+    return {t for t in threading.enumerate() if not isinstance(t, threading.Timer)
+            and not t.name.startswith(("wwhd-job", "FakeOpenAI"))}
+
+
+def settle() -> None:
+    for thread in turn_threads():
+        thread.join(timeout=30)
+    assert not turn_threads(), "a turn's worker thread is still running"
+
+
+def test_turns_do_not_leak(llm_app, fake_llm):
+    client, headers = load_samples_and_login(llm_app)
+    fake_llm.script(tokens=[f"t{i} " for i in range(12)])
+
+    def full_turn():
+        assert client.post("/api/v1/chat/stream", json={"content": QUESTION}, headers=headers).status_code == 200
+
+    def abandoned_turn():
+        response = client.post("/api/v1/chat/stream", json={"content": QUESTION}, headers=headers)
+        chunks = response.iter_encoded()
+        while b"event: token" not in next(chunks):
+            pass
+        response.close()
+
+    for _ in range(5):
+        full_turn()
+        abandoned_turn()
+    settle()
+    fds, threads = open_fds(), request_threads()
+    for n in range(40):
+        full_turn() if n % 4 else abandoned_turn()
+    settle()
+    assert open_fds() - fds <= 3, "file descriptors (sockets, SQLite handles) leaked"
+    assert request_threads() <= threads, "threads leaked"
+    from wwhd.extensions import db
+    with llm_app.app_context():
+        pool = db.engine.pool
+        assert pool.checkedout() == 0, "a database connection was never returned to the pool"
