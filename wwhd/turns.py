@@ -12,7 +12,7 @@ from flask import Flask
 from . import metrics
 from .chats import Turn, finish_turn
 from .deps import Deps
-from .knowledge.namespaces import load_registry
+from .knowledge.namespaces import NamespaceInfo
 from .pipeline.context import Cancelled, PipelineContext
 from .pipeline.graph import run_turn
 
@@ -49,14 +49,13 @@ def _pump(app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Q
         out.put(_END)
 
 
-def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float) -> Iterator[tuple[str, dict | None]]:
+def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float,
+                registry: tuple[NamespaceInfo, ...]) -> Iterator[tuple[str, dict | None]]:
     """Yield (event, data) in the SSE contract's order, ("ping", None) during silences.
 
     The answer is saved exactly once: before `done`, as failed after an error, or as interrupted
     (with what was streamed so far) when the consumer stops early — a client disconnect.
     """
-    with app.app_context():
-        registry = tuple(load_registry())
     ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
     out: queue.Queue = queue.Queue()
     started = time.perf_counter()

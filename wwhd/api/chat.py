@@ -19,17 +19,18 @@ def _begin_turn():
     """Request-bound work: validate, save the user's message, commit — before any generation."""
     limits.check_quota(accounts.current_user())  # before anything is saved: a refused turn leaves no trace
     body = json_body()
-    known = {ns.name for ns in load_registry()}
-    content, chat_id, namespace = parse_message_body(body, current_app.config["MAX_MESSAGE_CHARS"], known)
+    registry = tuple(load_registry())  # read once: validates the hint here, routes in the pipeline
+    content, chat_id, namespace = parse_message_body(body, current_app.config["MAX_MESSAGE_CHARS"],
+                                                     {ns.name for ns in registry})
     turn = start_turn(accounts.current_user(), content, chat_id, namespace)
     db.session.commit()
-    return turn
+    return turn, registry
 
 
 @bp.post("/chat/stream")
 @accounts.require_role("user")
 def stream():
-    turn = _begin_turn()
+    turn, registry = _begin_turn()
     app = current_app._get_current_object()
     deps = get_deps(app)
     ping = app.config["SSE_PING_SECONDS"]
@@ -37,7 +38,7 @@ def stream():
     def generate():
         # No stream_with_context: the request context (and its DB session) is gone once the view
         # returns; turn_events opens short app contexts of its own.
-        for number, (event, data) in enumerate(turn_events(app, deps, turn, ping), start=1):
+        for number, (event, data) in enumerate(turn_events(app, deps, turn, ping, registry), start=1):
             yield sse.PING if event == "ping" else sse.frame(number, event, data)
 
     return sse.response(generate())
@@ -46,10 +47,10 @@ def stream():
 @bp.post("/chat")
 @accounts.require_role("user")
 def answer():
-    turn = _begin_turn()
+    turn, registry = _begin_turn()
     app = current_app._get_current_object()
     reply = {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id, "content": "", "citations": []}
-    for event, data in turn_events(app, get_deps(app), turn, app.config["SSE_PING_SECONDS"]):
+    for event, data in turn_events(app, get_deps(app), turn, app.config["SSE_PING_SECONDS"], registry):
         if event == "token":
             reply["content"] += data["content"]
         elif event == "citation":

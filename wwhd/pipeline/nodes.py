@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 
 from langgraph.runtime import Runtime
 
+from ..knowledge import parsers
 from ..knowledge.index import Hit, IndexUnavailable
 from ..knowledge.sparse import QueryTerm, analyze_query, is_common, term_set, tokenize
 from ..knowledge.sparse import coverage as idea_coverage
@@ -113,13 +114,8 @@ def route(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
 
 # -- retrieve ---------------------------------------------------------------------------------------
 def format_timestamp(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    total = int(seconds)
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    # Always HH:MM:SS: one unambiguous shape for clients to parse.
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
+    """Citations always say HH:MM:SS: one unambiguous shape for clients to parse."""
+    return parsers.format_timestamp(seconds, hours=True)
 
 
 def youtube_id(url: str | None) -> str | None:
