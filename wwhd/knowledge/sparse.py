@@ -290,19 +290,25 @@ def query_weights(text: str) -> dict[str, float]:
     return weights
 
 
-def coverage(ideas: list[QueryTerm], text: str) -> float:
-    """Weighted share of the query's ideas the text holds (a related term earns RELATED_CREDIT)."""
-    total = sum(idea.weight for idea in ideas)
-    if not total:
-        return 0.0
-    present = term_set(text)
+def matched_weight(ideas: list[QueryTerm], present: frozenset[str] | set[str],
+                   related_credit: float = RELATED_CREDIT) -> float:
+    """Weight of the ideas found in `present`: full for the idea itself, `related_credit` of it
+    for a related term only."""
     got = 0.0
     for idea in ideas:
         if (idea.own or {idea.term}) <= present:
             got += idea.weight
         elif idea.related & present:
-            got += idea.weight * RELATED_CREDIT
-    return got / total
+            got += idea.weight * related_credit
+    return got
+
+
+def coverage(ideas: list[QueryTerm], text: str) -> float:
+    """Weighted share of the query's ideas the text holds (a related term earns RELATED_CREDIT)."""
+    total = sum(idea.weight for idea in ideas)
+    if not total:
+        return 0.0
+    return matched_weight(ideas, term_set(text)) / total
 
 
 def query_vector(text: str) -> tuple[list[int], list[float]]:

@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 
 from ..knowledge import parsers
 from ..knowledge.index import Hit, IndexUnavailable
-from ..knowledge.sparse import QueryTerm, analyze_query, is_common, term_set, tokenize
+from ..knowledge.sparse import QueryTerm, analyze_query, is_common, matched_weight, term_set, tokenize
 from ..knowledge.sparse import coverage as idea_coverage
 from ..providers.base import AnswerRequest, Usage
 from . import prompts, safety
@@ -69,12 +69,7 @@ def keyword_scores(query: str, registry) -> dict[str, float]:
         if ns.name == "general":
             continue
         vocabulary = term_set(" ".join(ns.keywords) + " " + ns.name.replace("_", " ") + " " + ns.description)
-        score = 0.0
-        for idea in ideas:
-            if (idea.own or {idea.term}) <= vocabulary:
-                score += idea.weight
-            elif idea.related & vocabulary:
-                score += idea.weight * KEYWORD_RELATED_CREDIT
+        score = matched_weight(ideas, vocabulary, KEYWORD_RELATED_CREDIT)
         if score:
             scores[ns.name] = round(score, 3)
     return scores
