@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import make_app, close_app
 from wwhd.evaluation import (CaseFileError, check_thresholds, citation_problems, dangling_markers,
                              duplicate_citations, first_hit_rank, load_cases, oos_honest, parse_timestamp,
                              passage_matches, router_correct, says_not_covered)
-from wwhd.extensions import db
 from wwhd.pipeline.prompts import NOT_COVERED
 
 SHIPPED = Path(__file__).resolve().parent.parent / "eval" / "sample_cases.jsonl"
@@ -194,6 +193,4 @@ def test_runs_against_an_openai_compatible_model(tmp_path, fake_llm):
         history = [r for r in chat_requests if "three nights" in json.dumps(r["json"])]
         assert history and "three-night rule" in json.dumps(history[0]["json"])
     finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)

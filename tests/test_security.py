@@ -8,7 +8,7 @@ import time
 import jwt as pyjwt
 import pytest
 
-from tests.conftest import Auth, make_app
+from tests.conftest import Auth, make_app, close_app
 from wwhd.extensions import db
 from wwhd.models import Message
 
@@ -220,9 +220,7 @@ def test_brute_force_login_hits_429(tmp_path):
     codes = [client.post("/api/v1/auth/login", json={"email": user["email"], "password": f"guess-{n:04d}"}).status_code
              for n in range(8)]
     assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def test_production_refuses_the_dev_jwt_secret(tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from redis.connection import SSLConnection
+from tests.conftest import close_app
 
 _spec = importlib.util.spec_from_file_location("wwhd_deploy_test_copilot_redis",
                                                Path(__file__).with_name("test_copilot.py"))
@@ -105,7 +106,4 @@ def test_dev_gets_memory_which_the_app_counts_in_process(tmp_path) -> None:
     client = app.test_client()
     statuses = [client.get("/api/v1/chats").status_code for _ in range(3)]
     assert statuses == [401, 401, 429]
-    from wwhd.extensions import db
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)

@@ -10,6 +10,7 @@ from moto import mock_aws
 from wwhd.extensions import db
 from wwhd.knowledge.files import FileMissing, LocalFileStore, S3FileStore, get_file_store, make_file_store
 from wwhd.models import Document
+from tests.conftest import close_app
 
 
 def roundtrip(store) -> None:
@@ -94,6 +95,4 @@ def auth_factory(tmp_path):
 
     yield build
     for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)

@@ -15,6 +15,7 @@ from wwhd.knowledge.jobs import Heartbeat, claim, get_runner, process_document
 from wwhd.knowledge.parsers import parse_text
 from wwhd.models import Chunk, Document
 from wwhd.models.base import utcnow
+from tests.conftest import close_app
 
 LONG_TEXT = "\n\n".join(f"Paragraph {n}: sweep the floor, then sit, then breathe slowly and count to {n}. "
                         + "Every small habit compounds over the years. " * 8 for n in range(200))
@@ -222,7 +223,4 @@ def test_jobs_and_reconcile_on_postgresql(tmp_path, postgres_db):
         db.session.delete(db.session.get(Document, doc_id))
         db.session.commit()
         assert db.session.query(Chunk).count() == 0  # rows cascade with the document
-    get_runner(app).shutdown()
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)  # stops the job runner too

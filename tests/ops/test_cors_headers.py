@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_app
+from tests.conftest import make_app, close_app
 from wwhd.extensions import db
 
 FRONTEND = "https://wwhd.amplifyapp.com"
@@ -15,9 +15,7 @@ EXPOSED = {"x-request-id", "retry-after", "x-ratelimit-limit", "x-ratelimit-rema
 def cors_app(tmp_path):
     app = make_app(tmp_path, ALLOW_ORIGINS=[FRONTEND, LOCAL])
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def cors_headers(reply) -> dict:

@@ -5,7 +5,7 @@ import psycopg
 import pytest
 from qdrant_client import QdrantClient
 
-from tests.conftest import Auth, make_app
+from tests.conftest import Auth, make_app, close_app
 from tests.tests_support import load_samples_and_login
 from wwhd import create_app
 from wwhd.config import load_config
@@ -17,12 +17,6 @@ from wwhd.models import Citation, Document, Message, UnansweredQuestion
 from wwhd.pipeline import prompts
 
 QUESTION = "How do my wife and I stop fighting about money?"
-
-
-def dispose(app):
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
 
 
 # -- Qdrant down ------------------------------------------------------------------------------------
@@ -41,7 +35,7 @@ def qdrant_down_app(tmp_path):
         seed_namespaces()
         db.session.commit()
     yield app
-    dispose(app)
+    close_app(app)
     client.close()
 
 
@@ -99,7 +93,7 @@ def retry_app(tmp_path, fake_llm):
     app = make_app(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_llm.base_url, MODEL_CHAT="gpt-4o-mini",
                    LLM_MAX_RETRIES=2, LLM_TIMEOUT_S=5)
     yield app
-    dispose(app)
+    close_app(app)
 
 
 def chat_calls(fake_llm) -> int:
@@ -151,7 +145,7 @@ def test_llm_timeout_is_bounded_and_reported(tmp_path, fake_llm, read_sse):
         with app.app_context():
             assert db.session.query(Message).filter_by(role="assistant").one().status == "failed"
     finally:
-        dispose(app)
+        close_app(app)
 
 
 # -- PostgreSQL connection lost ---------------------------------------------------------------------
@@ -187,4 +181,4 @@ def test_requests_recover_after_the_database_drops_connections(tmp_path, postgre
         with app.app_context():
             assert db.session.query(Message).count() == 4  # both turns, nothing lost
     finally:
-        dispose(app)
+        close_app(app)

@@ -9,9 +9,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from tests.conftest import Auth, make_app
+from tests.conftest import Auth, make_app, close_app
 from wwhd.api.openapi import _openapi_path
-from wwhd.extensions import db
 
 # The short form runs in the suite; scripts/fuzz sets WWHD_FUZZ_EXAMPLES higher for the long form.
 EXAMPLES = int(os.environ.get("WWHD_FUZZ_EXAMPLES", "5"))
@@ -68,9 +67,7 @@ def fuzz_app(tmp_path):
     client.post("/api/v1/chat", json={"content": "How do I stop fighting about money?"},
                 headers=Auth(app, client).headers("user"))
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def fuzz(app, examples: int, modes=(GenerationMode.POSITIVE, GenerationMode.NEGATIVE)) -> list[str]:

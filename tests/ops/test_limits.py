@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import Auth, make_app
+from tests.conftest import Auth, make_app, close_app
 from wwhd.extensions import db
 from wwhd.models import Chat, Message
 
@@ -27,9 +27,7 @@ def build(tmp_path):
 
     yield _build
     for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+        close_app(app)
 
 
 def assert_rate_limited(reply, limit: int):

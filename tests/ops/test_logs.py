@@ -7,8 +7,7 @@ import logging
 
 import pytest
 
-from tests.conftest import make_app
-from wwhd.extensions import db
+from tests.conftest import make_app, close_app
 from wwhd.logs import JsonFormatter, RequestContextFilter
 
 PASSWORD = "Sup3r-Secret-Passw0rd-7781"
@@ -44,9 +43,7 @@ def secret_app(tmp_path, fake_llm):
     result = app.test_cli_runner().invoke(args=["wwhd", "load-samples"])
     assert result.exit_code == 0, result.output
     yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
+    close_app(app)
 
 
 def test_representative_flows_leave_no_secrets_in_logs(secret_app, fake_llm, captured):
