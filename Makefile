@@ -29,7 +29,11 @@ dev: $(VENV)/.runtime
 test: $(VENV)/.dev
 	$(BIN)/pytest -q
 
+LINT_PATHS := wwhd tests bench scripts migrations wsgi.py gunicorn.conf.py
+
 lint: $(VENV)/.dev
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 	$(BIN)/hadolint Dockerfile
 	$(BIN)/cfn-lint copilot/api/addons/*.yml
 

@@ -45,7 +45,10 @@ def post_worker_init(worker):
     if not hasattr(app, "extensions"):
         return
     from wwhd.deps import get_deps
+
     try:
         get_deps(app)
     except Exception:  # noqa: BLE001 - serve /health anyway; get_deps retries on the first chat
-        worker.log.exception("building the app's dependencies at start-up failed; retrying on first use")
+        worker.log.exception(
+            "building the app's dependencies at start-up failed; retrying on first use"
+        )

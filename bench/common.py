@@ -1,4 +1,5 @@
 """Bench harness: a real gunicorn server and a fake LLM process on loopback, a small HTTP client, stats."""
+
 from __future__ import annotations
 
 import asyncio
@@ -56,7 +57,9 @@ def _read_line(proc: subprocess.Popen, deadline_s: float) -> str:
                 return buf.split(b"\n", 1)[0].decode().strip()
     finally:
         sel.close()
-    raise RuntimeError(f"process {proc.pid} printed no line within {deadline_s:.0f} s (exit code {proc.poll()})")
+    raise RuntimeError(
+        f"process {proc.pid} printed no line within {deadline_s:.0f} s (exit code {proc.poll()})"
+    )
 
 
 def _stop(proc: subprocess.Popen | None, deadline_s: float = STOP_DEADLINE_S) -> None:
@@ -136,7 +139,7 @@ class RssSampler:
             self.peak = max(self.peak, rss_mib(self.pid))
             self._stop.wait(self.interval)
 
-    def __enter__(self) -> "RssSampler":
+    def __enter__(self) -> RssSampler:
         self.peak = rss_mib(self.pid)
         self._thread.start()
         return self
@@ -154,7 +157,7 @@ class Stack:
     tmp: Path
     host: str
     port: int
-    fake_url: str            # http://127.0.0.1:P/v1
+    fake_url: str  # http://127.0.0.1:P/v1
     server: subprocess.Popen
     fake: subprocess.Popen
     env: dict[str, str]
@@ -189,13 +192,16 @@ class Stack:
     def message_meta(self, message_id: str) -> dict:
         """The saved assistant message's `meta` (route method, timings…), read straight from SQLite."""
         import sqlite3
+
         with sqlite3.connect(f"file:{self.tmp / 'wwhd.db'}?mode=ro", uri=True, timeout=10) as conn:
             row = conn.execute("SELECT meta FROM messages WHERE id = ?", (message_id,)).fetchone()
         return json.loads(row[0]) if row and row[0] else {}
 
     def log_tail(self, n: int = 40) -> str:
         path = self.tmp / "server.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+        )
 
     def stop(self) -> None:
         _stop(self.server)
@@ -207,27 +213,41 @@ class Stack:
         if not self.keep_tmp:
             shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-def http_json(method: str, url: str, body: Any = None, headers: dict | None = None, timeout: float = 30) -> Any:
+def http_json(
+    method: str, url: str, body: Any = None, headers: dict | None = None, timeout: float = 30
+) -> Any:
     """Blocking JSON request for setup steps (not for measurements)."""
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", **(headers or {})})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     with urllib.request.urlopen(req, timeout=timeout) as reply:
         return json.loads(reply.read() or b"null")
 
 
 def _flask(env: dict, *args: str, timeout: float = 300) -> None:
-    proc = subprocess.run([str(BIN / "flask"), "--app", "wsgi", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if proc.returncode != 0:
-        raise RuntimeError(f"flask {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        raise RuntimeError(
+            f"flask {' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
 
 
 def _wait_healthy(stack: Stack, deadline_s: float) -> None:
@@ -235,7 +255,9 @@ def _wait_healthy(stack: Stack, deadline_s: float) -> None:
     last = ""
     while time.monotonic() < end:
         if stack.server.poll() is not None:
-            raise RuntimeError(f"gunicorn exited with {stack.server.returncode}:\n{stack.log_tail()}")
+            raise RuntimeError(
+                f"gunicorn exited with {stack.server.returncode}:\n{stack.log_tail()}"
+            )
         try:
             if http_json("GET", stack.base + "/health", timeout=2).get("status") == "ok":
                 return
@@ -245,45 +267,110 @@ def _wait_healthy(stack: Stack, deadline_s: float) -> None:
     raise RuntimeError(f"/health not ok within {deadline_s:.0f} s ({last}):\n{stack.log_tail()}")
 
 
-def start_stack(*, tokens: int = 20, delay: float = 0.0, workers: int = 1, extra_env: dict | None = None,
-                load_samples: bool = True, keep_tmp: bool = False) -> Stack:
+def start_stack(
+    *,
+    tokens: int = 20,
+    delay: float = 0.0,
+    workers: int = 1,
+    extra_env: dict | None = None,
+    load_samples: bool = True,
+    keep_tmp: bool = False,
+) -> Stack:
     """Fake LLM → migrate → samples → bench user → gunicorn → /health → login. Caller stops it."""
     tmp = Path(tempfile.mkdtemp(prefix="wwhd-bench-"))
     fake = server = None
     try:
         fake_log = open(tmp / "fake.log", "wb")
-        fake = subprocess.Popen([sys.executable, "-m", "wwhd.testing", "--port", "0", "--tokens", str(tokens),
-                                 "--delay", str(delay)], cwd=ROOT, stdout=subprocess.PIPE, stderr=fake_log)
+        fake = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.fakes.openai_server",
+                "--port",
+                "0",
+                "--tokens",
+                str(tokens),
+                "--delay",
+                str(delay),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=fake_log,
+        )
         fake_url = _read_line(fake, 30)
         port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WWHD_", "QDRANT_", "OPENAI_", "MODEL_"))}
-        env.update({
-            "APP_ENV": "dev", "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
-            "DATA_DIR": str(tmp), "QDRANT_PATH": str(tmp / "qdrant"), "QDRANT_URL": "",
-            "DATABASE_URL": f"sqlite:///{tmp / 'wwhd.db'}", "UPLOAD_DIR": str(tmp / "uploads"),
-            "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake_url, "MODEL_CHAT": "gpt-4o-mini",
-            "MODEL_EMBED": "", "REDIS_URL": "", "JWT_SECRET": "bench-secret-" + "x" * 40,
-            "PYTHONUNBUFFERED": "1",
-            # One bench user sends hundreds of requests a minute: keep the limiter and quota code
-            # paths running (their cost is part of the overhead) with ceilings no bench reaches.
-            "RATE_LIMIT_USER": "10000000/minute", "RATE_LIMIT_LOGIN": "10000000/minute",
-            "RATE_LIMIT_ANON": "10000000/minute", "DAILY_TOKENS_USER": str(10 ** 12),
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WWHD_", "QDRANT_", "OPENAI_", "MODEL_"))
+        }
+        env.update(
+            {
+                "APP_ENV": "dev",
+                "HOST": "127.0.0.1",
+                "PORT": str(port),
+                "WEB_CONCURRENCY": str(workers),
+                "DATA_DIR": str(tmp),
+                "QDRANT_PATH": str(tmp / "qdrant"),
+                "QDRANT_URL": "",
+                "DATABASE_URL": f"sqlite:///{tmp / 'wwhd.db'}",
+                "UPLOAD_DIR": str(tmp / "uploads"),
+                "OPENAI_API_KEY": "sk-bench",
+                "OPENAI_BASE_URL": fake_url,
+                "MODEL_CHAT": "gpt-4o-mini",
+                "MODEL_EMBED": "",
+                "REDIS_URL": "",
+                "JWT_SECRET": "bench-secret-" + "x" * 40,
+                "PYTHONUNBUFFERED": "1",
+                # One bench user sends hundreds of requests a minute: keep the limiter and quota code
+                # paths running (their cost is part of the overhead) with ceilings no bench reaches.
+                "RATE_LIMIT_USER": "10000000/minute",
+                "RATE_LIMIT_LOGIN": "10000000/minute",
+                "RATE_LIMIT_ANON": "10000000/minute",
+                "DAILY_TOKENS_USER": str(10**12),
+            }
+        )
         env.update(extra_env or {})
         _flask(env, "db", "upgrade")
         if load_samples:
             _flask(env, "wwhd", "load-samples")
-        _flask(env, "wwhd", "create-user", BENCH_EMAIL, "--username", "bench", "--password", BENCH_PASSWORD,
-               "--role", "user")
+        _flask(
+            env,
+            "wwhd",
+            "create-user",
+            BENCH_EMAIL,
+            "--username",
+            "bench",
+            "--password",
+            BENCH_PASSWORD,
+            "--role",
+            "user",
+        )
         server_log = open(tmp / "server.log", "wb")
-        server = subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT, env=env,
-                                  stdout=server_log, stderr=subprocess.STDOUT)
-        stack = Stack(tmp=tmp, host="127.0.0.1", port=port, fake_url=fake_url, server=server, fake=fake, env=env,
-                      keep_tmp=keep_tmp)
+        server = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=server_log,
+            stderr=subprocess.STDOUT,
+        )
+        stack = Stack(
+            tmp=tmp,
+            host="127.0.0.1",
+            port=port,
+            fake_url=fake_url,
+            server=server,
+            fake=fake,
+            env=env,
+            keep_tmp=keep_tmp,
+        )
         stack._server_log, stack._fake_log = server_log, fake_log  # type: ignore[attr-defined]
         _wait_healthy(stack, STARTUP_DEADLINE_S)
-        stack.token = http_json("POST", stack.base + "/api/v1/auth/login",
-                                {"email": BENCH_EMAIL, "password": BENCH_PASSWORD})["access_token"]
+        stack.token = http_json(
+            "POST",
+            stack.base + "/api/v1/auth/login",
+            {"email": BENCH_EMAIL, "password": BENCH_PASSWORD},
+        )["access_token"]
         return stack
     except BaseException:
         _stop(server)
@@ -312,7 +399,9 @@ class Conn:
         self.writer: asyncio.StreamWriter | None = None
 
     async def _open(self) -> None:
-        self.reader, self.writer = await asyncio.open_connection(self.host, self.port, limit=1 << 20)
+        self.reader, self.writer = await asyncio.open_connection(
+            self.host, self.port, limit=1 << 20
+        )
 
     async def close(self) -> None:
         if self.writer is not None:
@@ -323,8 +412,14 @@ class Conn:
                 pass
             self.reader = self.writer = None
 
-    async def request(self, method: str, path: str, headers: dict | None = None, body: bytes | None = None,
-                      on_data: Callable[[bytes], None] | None = None) -> Reply:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict | None = None,
+        body: bytes | None = None,
+        on_data: Callable[[bytes], None] | None = None,
+    ) -> Reply:
         if self.writer is None:
             await self._open()
         assert self.reader is not None and self.writer is not None
@@ -373,8 +468,8 @@ class StreamResult:
     """One streamed chat turn as the client saw it (seconds from sending the request)."""
 
     status: int = 0
-    ttft: float | None = None            # first `token` event
-    total: float | None = None           # `done` event (or end of body)
+    ttft: float | None = None  # first `token` event
+    total: float | None = None  # `done` event (or end of body)
     events: dict[str, int] = field(default_factory=dict)
     metadata: dict | None = None
     error: str | None = None
@@ -420,8 +515,16 @@ class SseParser:
                 r.total = now
 
 
-async def stream_chat(host: str, port: int, token: str, content: str, *, chat_id: str | None = None,
-                      timeout: float = 60.0, conn: Conn | None = None) -> StreamResult:
+async def stream_chat(
+    host: str,
+    port: int,
+    token: str,
+    content: str,
+    *,
+    chat_id: str | None = None,
+    timeout: float = 60.0,
+    conn: Conn | None = None,
+) -> StreamResult:
     """POST /api/v1/chat/stream and time the events; never raises (errors land in the result)."""
     result = StreamResult()
     own = conn is None
@@ -430,16 +533,26 @@ async def stream_chat(host: str, port: int, token: str, content: str, *, chat_id
     started = time.perf_counter()
     parser = SseParser(started, result)
     try:
-        reply = await asyncio.wait_for(conn.request(
-            "POST", "/api/v1/chat/stream", {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
-                                            "Accept": "text/event-stream"},
-            json.dumps(body).encode(), on_data=parser.feed), timeout)
+        reply = await asyncio.wait_for(
+            conn.request(
+                "POST",
+                "/api/v1/chat/stream",
+                {
+                    "Authorization": f"Bearer {token}",
+                    "Content-Type": "application/json",
+                    "Accept": "text/event-stream",
+                },
+                json.dumps(body).encode(),
+                on_data=parser.feed,
+            ),
+            timeout,
+        )
         result.status = reply.status
         if reply.status != 200:
             result.error = f"HTTP {reply.status}"
         elif result.total is None:
             result.error = result.error or "stream ended without done"
-    except asyncio.TimeoutError:
+    except TimeoutError:
         result.error = f"timeout after {timeout:.0f} s"
         await conn.close()
     except (OSError, ConnectionError, asyncio.IncompleteReadError, ValueError) as exc:
@@ -464,7 +577,10 @@ def percentile(values: Iterable[float], pct: float) -> float | None:
 def summary_ms(values_s: Iterable[float]) -> dict[str, float | None]:
     """p50/p95/p99/mean/max in milliseconds from seconds."""
     ms = [v * 1000 for v in values_s]
-    out = {f"p{p}": (round(v, 2) if (v := percentile(ms, p)) is not None else None) for p in (50, 95, 99)}
+    out = {
+        f"p{p}": (round(v, 2) if (v := percentile(ms, p)) is not None else None)
+        for p in (50, 95, 99)
+    }
     out["mean"] = round(statistics.fmean(ms), 2) if ms else None
     out["max"] = round(max(ms), 2) if ms else None
     out["n"] = len(ms)
@@ -472,8 +588,13 @@ def summary_ms(values_s: Iterable[float]) -> dict[str, float | None]:
 
 
 def table(headers: list[str], rows: list[list[Any]]) -> str:
-    cells = [[("-" if c is None else f"{c:,.2f}" if isinstance(c, float) else str(c)) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    cells = [
+        [("-" if c is None else f"{c:,.2f}" if isinstance(c, float) else str(c)) for c in row]
+        for row in rows
+    ]
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |"
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(c.rjust(w) for c, w in zip(r, widths)) + " |" for r in cells]
@@ -491,7 +612,7 @@ class MachineLoad:
         fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         return sum(fields) - fields[3] - fields[4], sum(fields)  # busy (minus idle, iowait), total
 
-    def __enter__(self) -> "MachineLoad":
+    def __enter__(self) -> MachineLoad:
         self.load_before = round(os.getloadavg()[0], 2)
         self._busy, self._total = self._stat()
         return self
@@ -502,21 +623,41 @@ class MachineLoad:
         self.load_after = round(os.getloadavg()[0], 2)
 
     def as_dict(self) -> dict[str, float]:
-        return {"cpu_busy_fraction": self.busy_fraction, "loadavg_1m_before": self.load_before,
-                "loadavg_1m_after": self.load_after}
+        return {
+            "cpu_busy_fraction": self.busy_fraction,
+            "loadavg_1m_before": self.load_before,
+            "loadavg_1m_after": self.load_after,
+        }
 
 
 def machine() -> dict[str, Any]:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
-            "cpu_model": next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                               if line.startswith("model name")), "unknown") if Path("/proc/cpuinfo").exists() else ""}
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_model": next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            "unknown",
+        )
+        if Path("/proc/cpuinfo").exists()
+        else "",
+    }
 
 
 def write_result(name: str, data: dict) -> Path:
     """bench/results/<name>.json with the machine description and the time of the run."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{name}.json"
-    payload = {"bench": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine(), **data}
+    payload = {
+        "bench": name,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        **data,
+    }
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
 

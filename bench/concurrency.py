@@ -1,23 +1,41 @@
 """Concurrency: N streamed chats at once against one server, each answer taking ~1 s at the fake LLM."""
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import time
 
-from bench.common import (Conn, MachineLoad, RssSampler, Stack, cpu_seconds, hwm_mib, load_cases, rss_mib, start_stack, stream_chat,
-                          summary_ms, table, write_result)
+from bench.common import (
+    Conn,
+    MachineLoad,
+    RssSampler,
+    Stack,
+    cpu_seconds,
+    hwm_mib,
+    load_cases,
+    rss_mib,
+    start_stack,
+    stream_chat,
+    summary_ms,
+    table,
+    write_result,
+)
 
 DEFAULT_LEVELS = (50, 200, 500)
 
 
 async def common_path_questions(stack: Stack, limit: int = 40) -> list[str]:
     """Questions answered with exactly one LLM call (keyword routing), found by asking each once quickly."""
-    candidates = [c["question"] for c in load_cases() if not c.get("out_of_scope") and not c.get("follow_up_of")]
+    candidates = [
+        c["question"]
+        for c in load_cases()
+        if not c.get("out_of_scope") and not c.get("follow_up_of")
+    ]
     conn = Conn(stack.host, stack.port)
     picked: list[str] = []
     try:
-        for question in candidates[:limit * 2]:
+        for question in candidates[: limit * 2]:
             r = await stream_chat(stack.host, stack.port, stack.token, question, conn=conn)
             if not r.ok:
                 raise RuntimeError(f"probe turn failed: {r.error}\n{stack.log_tail()}")
@@ -32,7 +50,9 @@ async def common_path_questions(stack: Stack, limit: int = 40) -> list[str]:
     return picked
 
 
-async def probe_health(stack: Stack, stop: asyncio.Event, every: float = 0.1, max_probes: int = 3000) -> list[float]:
+async def probe_health(
+    stack: Stack, stop: asyncio.Event, every: float = 0.1, max_probes: int = 3000
+) -> list[float]:
     """Latency of GET /health (no I/O in the view) while the streams run: how long the event loop stalls."""
     latencies: list[float] = []
     conn = Conn(stack.host, stack.port)
@@ -45,11 +65,11 @@ async def probe_health(stack: Stack, stop: asyncio.Event, every: float = 0.1, ma
                 reply = await asyncio.wait_for(conn.request("GET", "/health"), 30)
                 if reply.status == 200:
                     latencies.append(time.perf_counter() - started)
-            except (OSError, ConnectionError, asyncio.TimeoutError, asyncio.IncompleteReadError):
+            except (TimeoutError, OSError, ConnectionError, asyncio.IncompleteReadError):
                 await conn.close()
             try:
                 await asyncio.wait_for(stop.wait(), every)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
     finally:
         await conn.close()
@@ -62,7 +82,9 @@ async def one_level(stack: Stack, n: int, questions: list[str], timeout: float) 
 
     async def one(i: int):
         await gate.wait()
-        return await stream_chat(stack.host, stack.port, stack.token, questions[i % len(questions)], timeout=timeout)
+        return await stream_chat(
+            stack.host, stack.port, stack.token, questions[i % len(questions)], timeout=timeout
+        )
 
     tasks = [asyncio.create_task(one(i)) for i in range(n)]
     await asyncio.sleep(0)  # let every task reach the gate so they start together
@@ -82,17 +104,28 @@ async def one_level(stack: Stack, n: int, questions: list[str], timeout: float) 
         if not r.ok:
             key = (r.error or "not ok")[:120]
             errors[key] = errors.get(key, 0) + 1
-    return {"concurrency": n, "wall_s": round(wall, 3), "ok": len(ok), "errors": n - len(ok),
-            "error_kinds": errors, "total": summary_ms(r.total for r in ok),
-            "ttft": summary_ms(r.ttft for r in ok if r.ttft is not None),
-            "server_total": summary_ms(r.metadata["timings"]["total_ms"] / 1000 for r in ok),
-            "server_cpu_s": round(cpu, 2), "server_cpu_ms_per_stream": round(cpu * 1000 / n, 1),
-            "peak_rss_mib": round(rss.peak, 1), "rss_after_mib": round(rss_mib(stack.pid), 1),
-            "hwm_mib": round(hwm_mib(stack.pid), 1), "health_during": summary_ms(health),
-            "machine": load.as_dict()}
+    return {
+        "concurrency": n,
+        "wall_s": round(wall, 3),
+        "ok": len(ok),
+        "errors": n - len(ok),
+        "error_kinds": errors,
+        "total": summary_ms(r.total for r in ok),
+        "ttft": summary_ms(r.ttft for r in ok if r.ttft is not None),
+        "server_total": summary_ms(r.metadata["timings"]["total_ms"] / 1000 for r in ok),
+        "server_cpu_s": round(cpu, 2),
+        "server_cpu_ms_per_stream": round(cpu * 1000 / n, 1),
+        "peak_rss_mib": round(rss.peak, 1),
+        "rss_after_mib": round(rss_mib(stack.pid), 1),
+        "hwm_mib": round(hwm_mib(stack.pid), 1),
+        "health_during": summary_ms(health),
+        "machine": load.as_dict(),
+    }
 
 
-async def measure(stack: Stack, levels: list[int], tokens: int, answer_s: float, timeout: float) -> dict:
+async def measure(
+    stack: Stack, levels: list[int], tokens: int, answer_s: float, timeout: float
+) -> dict:
     stack.fake_script(tokens=[f" tok{i}" for i in range(tokens)], delay=0.0)
     questions = await common_path_questions(stack)
     stack.fake_script(tokens=[f" tok{i}" for i in range(tokens)], delay=answer_s / tokens)
@@ -105,15 +138,48 @@ async def measure(stack: Stack, levels: list[int], tokens: int, answer_s: float,
 
 def report(data: dict) -> str:
     cfg = data["config"]
-    head = (f"concurrency: streamed chats at once, fake answer {cfg['tokens']} tokens over {cfg['answer_s']} s, "
-            f"{cfg['workers']} gunicorn worker(s); idle RSS {data['rss_idle_mib']} MiB")
-    rows = [[r["concurrency"], r["ok"], r["errors"], r["wall_s"], r["ttft"]["p50"], r["ttft"]["p99"],
-             r["total"]["p50"], r["total"]["p99"], r["server_cpu_ms_per_stream"], r["health_during"]["max"], r["peak_rss_mib"],
-             r["machine"]["cpu_busy_fraction"]]
-            for r in data["levels"]]
-    out = head + "\n" + table(["streams", "ok", "errors", "wall s", "TTFT p50 ms", "TTFT p99 ms", "total p50 ms",
-                               "total p99 ms", "server CPU ms/stream",
-                               "/health max ms", "peak RSS MiB", "machine busy"], rows)
+    head = (
+        f"concurrency: streamed chats at once, fake answer {cfg['tokens']} tokens over {cfg['answer_s']} s, "
+        f"{cfg['workers']} gunicorn worker(s); idle RSS {data['rss_idle_mib']} MiB"
+    )
+    rows = [
+        [
+            r["concurrency"],
+            r["ok"],
+            r["errors"],
+            r["wall_s"],
+            r["ttft"]["p50"],
+            r["ttft"]["p99"],
+            r["total"]["p50"],
+            r["total"]["p99"],
+            r["server_cpu_ms_per_stream"],
+            r["health_during"]["max"],
+            r["peak_rss_mib"],
+            r["machine"]["cpu_busy_fraction"],
+        ]
+        for r in data["levels"]
+    ]
+    out = (
+        head
+        + "\n"
+        + table(
+            [
+                "streams",
+                "ok",
+                "errors",
+                "wall s",
+                "TTFT p50 ms",
+                "TTFT p99 ms",
+                "total p50 ms",
+                "total p99 ms",
+                "server CPU ms/stream",
+                "/health max ms",
+                "peak RSS MiB",
+                "machine busy",
+            ],
+            rows,
+        )
+    )
     for r in data["levels"]:
         for kind, count in r["error_kinds"].items():
             out += f"\n  {r['concurrency']} streams: {count} x {kind}"
@@ -122,18 +188,29 @@ def report(data: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench.concurrency", description=__doc__)
-    p.add_argument("--levels", default=",".join(map(str, DEFAULT_LEVELS)), help="comma-separated stream counts")
+    p.add_argument(
+        "--levels", default=",".join(map(str, DEFAULT_LEVELS)), help="comma-separated stream counts"
+    )
     p.add_argument("--tokens", type=int, default=20, help="tokens per fake answer")
     p.add_argument("--answer-seconds", type=float, default=1.0, help="fake LLM time per answer")
-    p.add_argument("--workers", type=int, default=1, help="WEB_CONCURRENCY (embedded Qdrant allows only 1)")
-    p.add_argument("--timeout", type=float, default=120.0, help="per-stream client timeout, seconds")
+    p.add_argument(
+        "--workers", type=int, default=1, help="WEB_CONCURRENCY (embedded Qdrant allows only 1)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="per-stream client timeout, seconds"
+    )
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
     levels = [int(x) for x in args.levels.split(",") if x.strip()]
     with start_stack(tokens=args.tokens, workers=args.workers) as stack:
         data = asyncio.run(measure(stack, levels, args.tokens, args.answer_seconds, args.timeout))
-    data["config"] = {"tokens": args.tokens, "answer_s": args.answer_seconds, "workers": args.workers,
-                      "levels": levels, "command": "python -m bench.concurrency " + " ".join(argv or [])}
+    data["config"] = {
+        "tokens": args.tokens,
+        "answer_s": args.answer_seconds,
+        "workers": args.workers,
+        "levels": levels,
+        "command": "python -m bench.concurrency " + " ".join(argv or []),
+    }
     print(report(data))
     if not args.no_write:
         print("wrote", write_result("concurrency", data))

@@ -1,4 +1,5 @@
 """Ingestion throughput: MB/s of transcript text through parse → chunk → SQL → Qdrant, offline provider."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,11 @@ from pathlib import Path
 
 from bench.common import write_result
 
-WORDS = ("breathe slowly and keep the shoulders soft while the mind settles into the body "
-         "save a little every week before you spend anything on the things you do not need "
-         "the customer remembers how you treated them long after they forget the price").split()
+WORDS = (
+    "breathe slowly and keep the shoulders soft while the mind settles into the body "
+    "save a little every week before you spend anything on the things you do not need "
+    "the customer remembers how you treated them long after they forget the price"
+).split()
 
 
 def transcript(megabytes: float, seed: int = 7) -> bytes:
@@ -42,10 +45,18 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        app = create_app({"APP_ENV": "testing", "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
-                          "QDRANT_PATH": ":memory:" if qdrant == "memory" else str(Path(tmp) / "qdrant"),
-                          "QDRANT_URL": qdrant if qdrant.startswith("http") else "", "OPENAI_API_KEY": "",
-                          "OPENAI_BASE_URL": "", "MODEL_EMBED": "", "UPLOAD_DIR": str(Path(tmp) / "uploads")})
+        app = create_app(
+            {
+                "APP_ENV": "testing",
+                "DATABASE_URL": f"sqlite:///{Path(tmp) / 'bench.db'}",
+                "QDRANT_PATH": ":memory:" if qdrant == "memory" else str(Path(tmp) / "qdrant"),
+                "QDRANT_URL": qdrant if qdrant.startswith("http") else "",
+                "OPENAI_API_KEY": "",
+                "OPENAI_BASE_URL": "",
+                "MODEL_EMBED": "",
+                "UPLOAD_DIR": str(Path(tmp) / "uploads"),
+            }
+        )
         with app.app_context():
             db.create_all()
             seed_namespaces()
@@ -54,8 +65,13 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
             data = transcript(mb, seed=n)
             with app.app_context():
                 started = time.perf_counter()
-                result = add_source("general", data=data, filename=f"talk{n}.vtt", store=get_file_store(app),
-                                    max_bytes=len(data))
+                result = add_source(
+                    "general",
+                    data=data,
+                    filename=f"talk{n}.vtt",
+                    store=get_file_store(app),
+                    max_bytes=len(data),
+                )
                 db.session.commit()
                 accepted = time.perf_counter() - started
                 document_id = result.document.id
@@ -64,23 +80,37 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
             with app.app_context():
                 doc = db.session.get(Document, document_id)
                 text_mb = len(doc.content.encode()) / 1048576
-                runs.append({"file_mb": round(len(data) / 1048576, 2), "text_mb": round(text_mb, 2),
-                             "status": status, "chunks": doc.chunk_count, "upload_s": round(accepted, 2),
-                             "total_s": round(total, 2), "mb_per_s": round(text_mb / total, 2)})
+                runs.append(
+                    {
+                        "file_mb": round(len(data) / 1048576, 2),
+                        "text_mb": round(text_mb, 2),
+                        "status": status,
+                        "chunks": doc.chunk_count,
+                        "upload_s": round(accepted, 2),
+                        "total_s": round(total, 2),
+                        "mb_per_s": round(text_mb / total, 2),
+                    }
+                )
     return {"qdrant": qdrant, "runs": runs}
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sizes", default="1,5,9.5", help="Transcript sizes in MB, comma-separated.")
+    parser.add_argument(
+        "--sizes", default="1,5,9.5", help="Transcript sizes in MB, comma-separated."
+    )
     parser.add_argument("--qdrant", default="memory", help="memory | disk | http://host:6333")
     args = parser.parse_args(argv)
     data = measure([float(s) for s in args.sizes.split(",")], args.qdrant)
     print(f"Qdrant: {data['qdrant']}")
-    print(f"{'file MB':>8} {'text MB':>8} {'chunks':>7} {'upload s':>9} {'total s':>8} {'MB/s':>6}  status")
+    print(
+        f"{'file MB':>8} {'text MB':>8} {'chunks':>7} {'upload s':>9} {'total s':>8} {'MB/s':>6}  status"
+    )
     for run in data["runs"]:
-        print(f"{run['file_mb']:>8} {run['text_mb']:>8} {run['chunks']:>7} {run['upload_s']:>9} "
-              f"{run['total_s']:>8} {run['mb_per_s']:>6}  {run['status']}")
+        print(
+            f"{run['file_mb']:>8} {run['text_mb']:>8} {run['chunks']:>7} {run['upload_s']:>9} "
+            f"{run['total_s']:>8} {run['mb_per_s']:>6}  {run['status']}"
+        )
     name = "ingestion-" + ("server" if args.qdrant.startswith("http") else args.qdrant)
     print(f"results: {write_result(name, data)}")
     return data

@@ -1,4 +1,5 @@
 """Retrieval latency of KnowledgeIndex.search over embedded Qdrant at growing numbers of synthetic chunks."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,16 @@ from wwhd.knowledge.parsers import parse_bytes
 from wwhd.providers.base import Usage
 
 DEFAULT_SIZES = (1_000, 10_000, 50_000)
-NAMESPACES = ("general", "relationships", "money", "business", "feng_shui", "diet_food", "exercise_martial_arts",
-              "meditation")
+NAMESPACES = (
+    "general",
+    "relationships",
+    "money",
+    "business",
+    "feng_shui",
+    "diet_food",
+    "exercise_martial_arts",
+    "meditation",
+)
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -29,6 +38,7 @@ class RandomEmbedder:
 
     def __init__(self, dim: int):
         import numpy
+
         self.name, self.dim, self._np = f"bench-random-{dim}", dim, numpy
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], Usage]:
@@ -47,7 +57,9 @@ def sample_sentences() -> list[str]:
     for entry in json.loads((folder / "manifest.json").read_text(encoding="utf-8")):
         parsed = parse_bytes((folder / entry["file"]).read_bytes(), entry["file"])
         for chunk in chunk_sections(parsed.sections):
-            sentences.extend(s.strip() for s in SENTENCE_RE.split(chunk.text) if len(s.strip()) > 20)
+            sentences.extend(
+                s.strip() for s in SENTENCE_RE.split(chunk.text) if len(s.strip()) > 20
+            )
     return sentences
 
 
@@ -63,17 +75,33 @@ def synth_chunks(start: int, count: int, sentences: list[str], rng: random.Rando
         text = " ".join(parts)
         document_id, index = n // 20 + 1, n % 20
         start_s = float(index * 90)
-        chunks.append({"id": chunk_id(document_id, index, text), "text": text, "payload": {
-            "document_id": document_id, "namespace": NAMESPACES[document_id % len(NAMESPACES)],
-            "title": f"Synthetic talk {document_id}", "source_url": None,
-            "youtube_url": f"https://www.youtube.com/watch?v=synth{document_id:06d}", "source_platform": "youtube",
-            "start_s": start_s, "end_s": start_s + 90, "page": None, "chunk_index": index, "text": text,
-            "checksum": hashlib.sha256(text.encode()).hexdigest(), "tags": []}})
+        chunks.append(
+            {
+                "id": chunk_id(document_id, index, text),
+                "text": text,
+                "payload": {
+                    "document_id": document_id,
+                    "namespace": NAMESPACES[document_id % len(NAMESPACES)],
+                    "title": f"Synthetic talk {document_id}",
+                    "source_url": None,
+                    "youtube_url": f"https://www.youtube.com/watch?v=synth{document_id:06d}",
+                    "source_platform": "youtube",
+                    "start_s": start_s,
+                    "end_s": start_s + 90,
+                    "page": None,
+                    "chunk_index": index,
+                    "text": text,
+                    "checksum": hashlib.sha256(text.encode()).hexdigest(),
+                    "tags": [],
+                },
+            }
+        )
     return chunks
 
 
-def time_queries(index: KnowledgeIndex, queries: list[tuple[str, list[str]]], rounds: int,
-                 budget_s: float) -> dict:
+def time_queries(
+    index: KnowledgeIndex, queries: list[tuple[str, list[str]]], rounds: int, budget_s: float
+) -> dict:
     """Each question filtered (router's namespaces) and unfiltered; stops early once past the time budget."""
     filtered, wide = [], []
     deadline = time.perf_counter() + budget_s
@@ -90,12 +118,21 @@ def time_queries(index: KnowledgeIndex, queries: list[tuple[str, list[str]]], ro
     return {"filtered": summary_ms(filtered), "wide": summary_ms(wide)}
 
 
-def measure(sizes: list[int], rounds: int, dense_dim: int, budget_s: float, qdrant_url: str = "",
-            batch: int = 512) -> dict:
+def measure(
+    sizes: list[int],
+    rounds: int,
+    dense_dim: int,
+    budget_s: float,
+    qdrant_url: str = "",
+    batch: int = 512,
+) -> dict:
     rng = random.Random(6)
     sentences = sample_sentences()
-    queries = [(c["question"], sorted(set(c["namespaces"]) | {"general"})) for c in load_cases()
-               if not c.get("out_of_scope")][:40]
+    queries = [
+        (c["question"], sorted(set(c["namespaces"]) | {"general"}))
+        for c in load_cases()
+        if not c.get("out_of_scope")
+    ][:40]
     tmp = Path(tempfile.mkdtemp(prefix="wwhd-bench-retrieval-"))
     rows = []
     try:
@@ -115,10 +152,19 @@ def measure(sizes: list[int], rounds: int, dense_dim: int, budget_s: float, qdra
             index.search(queries[0][0], queries[0][1], 20)  # warm-up
             with MachineLoad() as load:
                 timings = time_queries(index, queries, rounds, budget_s)
-            rows.append({"chunks": index.count(), "index_seconds": round(indexed_s, 1), **timings,
-                         "machine": load.as_dict()})
-            print(f"  {rows[-1]['chunks']} chunks: filtered p50 {timings['filtered']['p50']} ms, "
-                  f"wide p50 {timings['wide']['p50']} ms", flush=True)
+            rows.append(
+                {
+                    "chunks": index.count(),
+                    "index_seconds": round(indexed_s, 1),
+                    **timings,
+                    "machine": load.as_dict(),
+                }
+            )
+            print(
+                f"  {rows[-1]['chunks']} chunks: filtered p50 {timings['filtered']['p50']} ms, "
+                f"wide p50 {timings['wide']['p50']} ms",
+                flush=True,
+            )
         if qdrant_url:  # leave a server as we found it (deleting the collection drops its alias)
             client.delete_collection(index.current_collection())
         client.close()
@@ -130,30 +176,82 @@ def measure(sizes: list[int], rounds: int, dense_dim: int, budget_s: float, qdra
 def report(data: dict) -> str:
     cfg = data["config"]
     kind = f"BM25 + {cfg['dense_dim']}-d dense (RRF)" if cfg["dense_dim"] else "BM25 only"
-    where = "embedded Qdrant on disk" if cfg["qdrant"] == "embedded" else f"Qdrant server {cfg['qdrant']}"
-    head = (f"retrieval: KnowledgeIndex.search, {where}, {kind}, "
-            f"{data['queries']} eval questions x {data['rounds']} rounds; filtered = router's namespaces + general")
-    rows = [[r["chunks"], r["index_seconds"], r["filtered"]["p50"], r["filtered"]["p95"], r["wide"]["p50"],
-             r["wide"]["p95"], r["machine"]["cpu_busy_fraction"]] for r in data["sizes"]]
-    return head + "\n" + table(["chunks", "index s", "filtered p50 ms", "filtered p95 ms", "all p50 ms",
-                                "all p95 ms", "machine busy"], rows)
+    where = (
+        "embedded Qdrant on disk"
+        if cfg["qdrant"] == "embedded"
+        else f"Qdrant server {cfg['qdrant']}"
+    )
+    head = (
+        f"retrieval: KnowledgeIndex.search, {where}, {kind}, "
+        f"{data['queries']} eval questions x {data['rounds']} rounds; filtered = router's namespaces + general"
+    )
+    rows = [
+        [
+            r["chunks"],
+            r["index_seconds"],
+            r["filtered"]["p50"],
+            r["filtered"]["p95"],
+            r["wide"]["p50"],
+            r["wide"]["p95"],
+            r["machine"]["cpu_busy_fraction"],
+        ]
+        for r in data["sizes"]
+    ]
+    return (
+        head
+        + "\n"
+        + table(
+            [
+                "chunks",
+                "index s",
+                "filtered p50 ms",
+                "filtered p95 ms",
+                "all p50 ms",
+                "all p95 ms",
+                "machine busy",
+            ],
+            rows,
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench.retrieval", description=__doc__)
     p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     p.add_argument("--rounds", type=int, default=2, help="passes over the question set per size")
-    p.add_argument("--dense-dim", type=int, default=0, help="also index random dense vectors of this size")
-    p.add_argument("--budget", type=float, default=90.0, help="seconds of querying per size (at least 10 queries)")
-    p.add_argument("--qdrant-url", default="", help="measure a Qdrant server instead of embedded mode")
+    p.add_argument(
+        "--dense-dim", type=int, default=0, help="also index random dense vectors of this size"
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        default=90.0,
+        help="seconds of querying per size (at least 10 queries)",
+    )
+    p.add_argument(
+        "--qdrant-url", default="", help="measure a Qdrant server instead of embedded mode"
+    )
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
-    data = measure([int(s) for s in args.sizes.split(",") if s.strip()], args.rounds, args.dense_dim, args.budget,
-                   args.qdrant_url)
-    data["config"] = {"dense_dim": args.dense_dim, "qdrant": args.qdrant_url or "embedded", "command": "python -m bench.retrieval " + " ".join(argv or [])}
+    data = measure(
+        [int(s) for s in args.sizes.split(",") if s.strip()],
+        args.rounds,
+        args.dense_dim,
+        args.budget,
+        args.qdrant_url,
+    )
+    data["config"] = {
+        "dense_dim": args.dense_dim,
+        "qdrant": args.qdrant_url or "embedded",
+        "command": "python -m bench.retrieval " + " ".join(argv or []),
+    }
     print(report(data))
     if not args.no_write:
-        name = "retrieval" + (f"_dense{args.dense_dim}" if args.dense_dim else "") + ("_server" if args.qdrant_url else "")
+        name = (
+            "retrieval"
+            + (f"_dense{args.dense_dim}" if args.dense_dim else "")
+            + ("_server" if args.qdrant_url else "")
+        )
         print("wrote", write_result(name, data))
     return data
 

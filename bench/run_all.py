@@ -1,4 +1,5 @@
 """Run every benchmark in turn, print their tables, write bench/results/*.json and a summary against the targets."""
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,12 @@ BENCHES = (
     ("concurrency", concurrency, [], ["--levels", "20,50", "--no-write"]),
     ("throughput", throughput, [], ["--seconds", "3", "--no-write"]),
     ("llm_calls", llm_calls, [], ["--limit", "20", "--no-write"]),
-    ("retrieval", retrieval, [], ["--sizes", "1000", "--rounds", "1", "--budget", "20", "--no-write"]),
+    (
+        "retrieval",
+        retrieval,
+        [],
+        ["--sizes", "1000", "--rounds", "1", "--budget", "20", "--no-write"],
+    ),
 )
 
 
@@ -23,37 +29,72 @@ def check_targets(results: dict) -> list[dict]:
     checks = []
     if "overhead" in results:
         o = results["overhead"]["overhead_total"]
-        checks += [{"target": "overhead per streamed turn p50 <= 15 ms", "measured": o["p50"],
-                    "met": o["p50"] is not None and o["p50"] <= 15},
-                   {"target": "overhead per streamed turn p99 <= 60 ms", "measured": o["p99"],
-                    "met": o["p99"] is not None and o["p99"] <= 60}]
+        checks += [
+            {
+                "target": "overhead per streamed turn p50 <= 15 ms",
+                "measured": o["p50"],
+                "met": o["p50"] is not None and o["p50"] <= 15,
+            },
+            {
+                "target": "overhead per streamed turn p99 <= 60 ms",
+                "measured": o["p99"],
+                "met": o["p99"] is not None and o["p99"] <= 60,
+            },
+        ]
     if "concurrency" in results:
         levels = {r["concurrency"]: r for r in results["concurrency"]["levels"]}
         top = levels.get(500) or levels[max(levels)]
         n = top["concurrency"]
-        checks += [{"target": f"{n} concurrent 1 s streams: zero errors", "measured": top["errors"],
-                    "met": top["errors"] == 0},
-                   {"target": f"{n} concurrent 1 s streams: wall time <= 3 s", "measured": top["wall_s"],
-                    "met": top["wall_s"] <= 3},
-                   {"target": f"{n} concurrent 1 s streams: server RSS <= 1 GB", "measured": top["peak_rss_mib"],
-                    "met": top["peak_rss_mib"] <= 1024}]
+        checks += [
+            {
+                "target": f"{n} concurrent 1 s streams: zero errors",
+                "measured": top["errors"],
+                "met": top["errors"] == 0,
+            },
+            {
+                "target": f"{n} concurrent 1 s streams: wall time <= 3 s",
+                "measured": top["wall_s"],
+                "met": top["wall_s"] <= 3,
+            },
+            {
+                "target": f"{n} concurrent 1 s streams: server RSS <= 1 GB",
+                "measured": top["peak_rss_mib"],
+                "met": top["peak_rss_mib"] <= 1024,
+            },
+        ]
     if "llm_calls" in results:
         t = results["llm_calls"]["target"]
-        checks.append({"target": "<= 1 LLM call per answer (common path), <= 2 when the router asks the LLM",
-                       "measured": f"{t['common_path_max_calls']} / {t['router_llm_max_calls']}", "met": t["met"]})
+        checks.append(
+            {
+                "target": "<= 1 LLM call per answer (common path), <= 2 when the router asks the LLM",
+                "measured": f"{t['common_path_max_calls']} / {t['router_llm_max_calls']}",
+                "met": t["met"],
+            }
+        )
     if "retrieval" in results:
         sizes = {r["chunks"]: r for r in results["retrieval"]["sizes"]}
         if 10_000 in sizes:
             p50 = sizes[10_000]["filtered"]["p50"]
-            checks.append({"target": "retrieval p50 <= 30 ms at 10k chunks (embedded Qdrant)", "measured": p50,
-                           "met": p50 is not None and p50 <= 30})
+            checks.append(
+                {
+                    "target": "retrieval p50 <= 30 ms at 10k chunks (embedded Qdrant)",
+                    "measured": p50,
+                    "met": p50 is not None and p50 <= 30,
+                }
+            )
     return checks
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.run_all", description=__doc__)
-    p.add_argument("--quick", action="store_true", help="small configurations (a few minutes, not for BENCHMARKS.md)")
-    p.add_argument("--only", default="", help="comma-separated subset: " + ",".join(b[0] for b in BENCHES))
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small configurations (a few minutes, not for BENCHMARKS.md)",
+    )
+    p.add_argument(
+        "--only", default="", help="comma-separated subset: " + ",".join(b[0] for b in BENCHES)
+    )
     args = p.parse_args(argv)
     wanted = {name.strip() for name in args.only.split(",") if name.strip()}
     results, failures, seconds = {}, {}, {}
@@ -74,8 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  [{'met' if c['met'] else 'MISSED'}] {c['target']}: measured {c['measured']}")
     for name, error in failures.items():
         print(f"  [FAILED] {name}: {error.splitlines()[0]}")
-    print("wrote", write_result("summary_quick" if args.quick else "summary",
-                                {"quick": args.quick, "targets": checks, "failures": failures, "seconds": seconds}))
+    print(
+        "wrote",
+        write_result(
+            "summary_quick" if args.quick else "summary",
+            {"quick": args.quick, "targets": checks, "failures": failures, "seconds": seconds},
+        ),
+    )
     return 1 if failures else 0
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Take a full Qdrant snapshot (the kind the qdrant task restores at start) and keep only the newest KEEP."""
+
 # Stdlib only: the copilot/qdrant-snapshot job image is python:slim plus this file.
 #
 # Environment:
@@ -30,8 +31,16 @@ class SnapshotError(Exception):
 
 def log(event: str, **fields) -> None:
     """One JSON object per line on stdout, readable by `copilot job logs`."""
-    print(json.dumps({"timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                      "event": event, **fields}), flush=True)
+    print(
+        json.dumps(
+            {
+                "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "event": event,
+                **fields,
+            }
+        ),
+        flush=True,
+    )
 
 
 class Qdrant:
@@ -59,15 +68,19 @@ class Qdrant:
         try:
             return json.loads(body)["result"]
         except (ValueError, KeyError, TypeError):
-            raise SnapshotError(f"{method} {path}: not a Qdrant JSON reply: {body[:200]!r}") from None
+            raise SnapshotError(
+                f"{method} {path}: not a Qdrant JSON reply: {body[:200]!r}"
+            ) from None
 
     def collection_behind(self, alias: str) -> str:
         aliases = self.call("GET", "/aliases").get("aliases") or []
         for item in aliases:
             if item.get("alias_name") == alias:
                 return item["collection_name"]
-        raise SnapshotError(f"alias {alias!r} does not exist: the index was never built or came up empty. "
-                            "Not snapshotting; run `flask wwhd reindex --all` first.")
+        raise SnapshotError(
+            f"alias {alias!r} does not exist: the index was never built or came up empty. "
+            "Not snapshotting; run `flask wwhd reindex --all` first."
+        )
 
     def points(self, collection: str) -> int | None:
         return self.call("GET", f"/collections/{quote(collection)}").get("points_count")
@@ -100,10 +113,14 @@ def settings(env: Mapping[str, str]) -> dict:
     keep = int(env.get("KEEP", "8"))
     if keep < 1:
         raise ValueError("KEEP must be at least 1: the newest snapshot is the restore point")
-    return {"url": url, "api_key": env.get("QDRANT_API_KEY", "").strip(),
-            "alias": env.get("QDRANT_COLLECTION", "").strip() or "wwhd_chunks", "keep": keep,
-            "timeout": float(env.get("QDRANT_TIMEOUT_S", "30")),
-            "snapshot_timeout": float(env.get("QDRANT_SNAPSHOT_TIMEOUT_S", "1800"))}
+    return {
+        "url": url,
+        "api_key": env.get("QDRANT_API_KEY", "").strip(),
+        "alias": env.get("QDRANT_COLLECTION", "").strip() or "wwhd_chunks",
+        "keep": keep,
+        "timeout": float(env.get("QDRANT_TIMEOUT_S", "30")),
+        "snapshot_timeout": float(env.get("QDRANT_SNAPSHOT_TIMEOUT_S", "1800")),
+    }
 
 
 def run(cfg: dict) -> dict:
@@ -112,25 +129,36 @@ def run(cfg: dict) -> dict:
     collection = qdrant.collection_behind(cfg["alias"])
     points = qdrant.points(collection)
     if points == 0:
-        raise SnapshotError(f"collection {collection!r} behind {cfg['alias']!r} is empty. Not snapshotting; "
-                            "run `flask wwhd reindex --all` first.")
+        raise SnapshotError(
+            f"collection {collection!r} behind {cfg['alias']!r} is empty. Not snapshotting; "
+            "run `flask wwhd reindex --all` first."
+        )
     log("index_checked", alias=cfg["alias"], collection=collection, points=points)
     started = time.monotonic()
     created = qdrant.create_snapshot()
     if not isinstance(created, dict) or not created.get("name"):
         raise SnapshotError(f"POST /snapshots: no snapshot name in {created!r}")
-    log("snapshot_created", name=created["name"], size=created.get("size"),
-        seconds=round(time.monotonic() - started, 1))
+    log(
+        "snapshot_created",
+        name=created["name"],
+        size=created.get("size"),
+        seconds=round(time.monotonic() - started, 1),
+    )
     existing = newest_first(qdrant.snapshots())
     # The one just taken is always kept, whatever the clocks say.
-    ordered = [s for s in existing if s["name"] == created["name"]] + \
-              [s for s in existing if s["name"] != created["name"]]
+    ordered = [s for s in existing if s["name"] == created["name"]] + [
+        s for s in existing if s["name"] != created["name"]
+    ]
     pruned = []
-    for old in ordered[cfg["keep"]:]:
+    for old in ordered[cfg["keep"] :]:
         qdrant.delete_snapshot(old["name"])
         pruned.append(old["name"])
         log("snapshot_deleted", name=old["name"])
-    return {"created": created["name"], "kept": [s["name"] for s in ordered[:cfg["keep"]]], "deleted": pruned}
+    return {
+        "created": created["name"],
+        "kept": [s["name"] for s in ordered[: cfg["keep"]]],
+        "deleted": pruned,
+    }
 
 
 def main(env: Mapping[str, str] | None = None) -> int:

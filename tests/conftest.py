@@ -1,4 +1,5 @@
 """Shared fixtures: a real app on SQLite + in-memory Qdrant + offline provider, and a fake LLM server."""
+
 from __future__ import annotations
 
 import json
@@ -6,23 +7,35 @@ import os
 
 import pytest
 
+from tests.fakes.openai_server import FakeOpenAI
 from wwhd import create_app
 from wwhd.extensions import db
-from wwhd.testing import FakeOpenAI
 
-POSTGRES_URL = os.environ.get("WWHD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "WWHD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def make_app(tmp_path, **overrides):
-    config = {"APP_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}", "QDRANT_PATH": ":memory:",
-              "QDRANT_URL": "", "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "MODEL_EMBED": "",
-              "UPLOAD_DIR": str(tmp_path / "uploads"), "UPLOADS_BUCKET_NAME": "", "REDIS_URL": "",
-              "JWT_SECRET": "test-secret-that-is-long-enough-0123456789"}
+    config = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}",
+        "QDRANT_PATH": ":memory:",
+        "QDRANT_URL": "",
+        "OPENAI_API_KEY": "",
+        "OPENAI_BASE_URL": "",
+        "MODEL_EMBED": "",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "UPLOADS_BUCKET_NAME": "",
+        "REDIS_URL": "",
+        "JWT_SECRET": "test-secret-that-is-long-enough-0123456789",
+    }
     config.update(overrides)
     app = create_app(config)
     with app.app_context():
         db.create_all()
         from wwhd.knowledge.namespaces import seed_namespaces
+
         seed_namespaces()
         db.session.commit()
     return app
@@ -72,14 +85,22 @@ class Auth:
 
     def create(self, role: str = "user", password: str = "correct-horse-battery") -> dict:
         from wwhd.accounts import create_user
+
         self._n += 1
         with self.app.app_context():
             user = create_user(f"{role}{self._n}@example.com", f"{role}{self._n}", password, role)
             db.session.commit()
-            return {"id": user.id, "email": user.email, "username": user.username, "password": password}
+            return {
+                "id": user.id,
+                "email": user.email,
+                "username": user.username,
+                "password": password,
+            }
 
     def login(self, user: dict) -> dict:
-        reply = self.client.post("/api/v1/auth/login", json={"email": user["email"], "password": user["password"]})
+        reply = self.client.post(
+            "/api/v1/auth/login", json={"email": user["email"], "password": user["password"]}
+        )
         assert reply.status_code == 200, reply.get_json()
         return reply.get_json()
 
@@ -132,8 +153,14 @@ def fake_llm(fake_llm_server):
 @pytest.fixture
 def llm_app(tmp_path, fake_llm):
     """The app talking to the fake OpenAI-compatible server through langchain-openai."""
-    app = make_app(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_llm.base_url, MODEL_CHAT="gpt-4o-mini",
-                   LLM_MAX_RETRIES=0, LLM_TIMEOUT_S=5)
+    app = make_app(
+        tmp_path,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake_llm.base_url,
+        MODEL_CHAT="gpt-4o-mini",
+        LLM_MAX_RETRIES=0,
+        LLM_TIMEOUT_S=5,
+    )
     yield app
     close_app(app)
 
@@ -141,6 +168,7 @@ def llm_app(tmp_path, fake_llm):
 def postgres_available() -> bool:
     try:
         import psycopg
+
         with psycopg.connect(POSTGRES_URL.replace("+psycopg", ""), connect_timeout=2):
             return True
     except Exception:
@@ -152,7 +180,9 @@ def postgres_url():
     """PostgreSQL for the tests that need it; skipped where none runs, unless CI demands it."""
     if not postgres_available():
         if os.environ.get("WWHD_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"PostgreSQL is required (WWHD_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable")
+            pytest.fail(
+                f"PostgreSQL is required (WWHD_REQUIRE_POSTGRES=1) but {POSTGRES_URL} is unreachable"
+            )
         pytest.skip("PostgreSQL not reachable")
     return POSTGRES_URL
 
@@ -163,6 +193,7 @@ def postgres_db(postgres_url):
     import uuid
 
     import psycopg
+
     name = f"wwhd_test_{uuid.uuid4().hex[:12]}"
     admin_url = postgres_url.replace("+psycopg", "")
     with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -1,4 +1,5 @@
 """App factory, config safety, health, CLI and migrations on SQLite and PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -29,9 +30,15 @@ def test_production_starts_with_a_real_secret(monkeypatch, tmp_path):
 
 def test_config_reads_aurora_secret(monkeypatch):
     from wwhd.config import database_url_from_env
+
     monkeypatch.delenv("DATABASE_URL", raising=False)
-    monkeypatch.setenv("DB_SECRET", '{"username": "wwhd", "password": "p@ss/word", "host": "db.internal", "port": 5432, "dbname": "wwhd"}')
-    assert database_url_from_env() == "postgresql+psycopg://wwhd:p%40ss%2Fword@db.internal:5432/wwhd"
+    monkeypatch.setenv(
+        "DB_SECRET",
+        '{"username": "wwhd", "password": "p@ss/word", "host": "db.internal", "port": 5432, "dbname": "wwhd"}',
+    )
+    assert (
+        database_url_from_env() == "postgresql+psycopg://wwhd:p%40ss%2Fword@db.internal:5432/wwhd"
+    )
 
 
 def test_health_and_detailed(client):
@@ -57,16 +64,38 @@ def test_unknown_route_and_method_are_json(client):
 
 
 def test_create_user_cli(app, runner):
-    ok = runner.invoke(args=["wwhd", "create-user", "boss@example.com", "--username", "boss", "--password",
-                             "long-enough-pw", "--role", "admin"])
+    ok = runner.invoke(
+        args=[
+            "wwhd",
+            "create-user",
+            "boss@example.com",
+            "--username",
+            "boss",
+            "--password",
+            "long-enough-pw",
+            "--role",
+            "admin",
+        ]
+    )
     assert ok.exit_code == 0, ok.output
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "boss@example.com"))
         assert user.role == "admin" and user.password_hash.startswith("$argon2id$")
-    again = runner.invoke(args=["wwhd", "create-user", "boss@example.com", "--username", "boss2", "--password",
-                                "long-enough-pw"])
+    again = runner.invoke(
+        args=[
+            "wwhd",
+            "create-user",
+            "boss@example.com",
+            "--username",
+            "boss2",
+            "--password",
+            "long-enough-pw",
+        ]
+    )
     assert again.exit_code != 0 and "already registered" in again.output
-    short = runner.invoke(args=["wwhd", "create-user", "x@example.com", "--username", "xx1", "--password", "short"])
+    short = runner.invoke(
+        args=["wwhd", "create-user", "x@example.com", "--username", "xx1", "--password", "short"]
+    )
     assert short.exit_code != 0 and "8 characters" in short.output
 
 
@@ -74,6 +103,7 @@ def test_load_samples_is_idempotent(app, runner):
     first = runner.invoke(args=["wwhd", "load-samples"])
     assert first.exit_code == 0, first.output
     from wwhd.deps import get_deps
+
     with app.app_context():
         docs = db.session.scalars(select(Document)).all()
         assert len(docs) >= 8 and all(d.status == "indexed" and d.chunk_count > 0 for d in docs)
@@ -91,10 +121,19 @@ def test_demo_user_only_in_dev(app, runner):
     assert result.exit_code != 0 and "APP_ENV=dev" in result.output
 
 
-def _migrate(url: str, tmp_path, monkeypatch, target: str = "head", direction: str = "upgrade") -> None:
+def _migrate(
+    url: str, tmp_path, monkeypatch, target: str = "head", direction: str = "upgrade"
+) -> None:
     from flask_migrate import downgrade, upgrade
-    app = create_app({"APP_ENV": "testing", "DATABASE_URL": url, "QDRANT_PATH": ":memory:",
-                      "JWT_SECRET": "t" * 40})
+
+    app = create_app(
+        {
+            "APP_ENV": "testing",
+            "DATABASE_URL": url,
+            "QDRANT_PATH": ":memory:",
+            "JWT_SECRET": "t" * 40,
+        }
+    )
     with app.app_context():
         (upgrade if direction == "upgrade" else downgrade)(revision=target)
         db.engine.dispose()
@@ -102,18 +141,40 @@ def _migrate(url: str, tmp_path, monkeypatch, target: str = "head", direction: s
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_migrations_apply_and_match_the_models(backend, tmp_path, monkeypatch, request):
-    url = f"sqlite:///{tmp_path / 'm.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_db")
+    url = (
+        f"sqlite:///{tmp_path / 'm.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_db")
+    )
     _migrate(url, tmp_path, monkeypatch)
     engine = create_engine(url)
     tables = set(inspect(engine).get_table_names())
-    assert {"users", "chats", "messages", "citations", "token_usage", "namespaces", "documents", "chunks"} <= tables
+    assert {
+        "users",
+        "chats",
+        "messages",
+        "citations",
+        "token_usage",
+        "namespaces",
+        "documents",
+        "chunks",
+    } <= tables
     with engine.connect() as conn:
         names = {row[0] for row in conn.execute(text("SELECT name FROM namespaces"))}
-    assert {"general", "relationships", "money", "business", "feng_shui", "diet_food", "exercise_martial_arts",
-            "meditation"} == names
+    assert {
+        "general",
+        "relationships",
+        "money",
+        "business",
+        "feng_shui",
+        "diet_food",
+        "exercise_martial_arts",
+        "meditation",
+    } == names
     # The migrations produce exactly the schema the models declare.
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
+
     with engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []

@@ -1,4 +1,5 @@
 """The bench harness still works: the smallest overhead run against a real gunicorn server."""
+
 from __future__ import annotations
 
 import os
@@ -22,7 +23,9 @@ def test_percentile_is_nearest_rank():
 def test_sse_parser_times_events_split_across_reads():
     result = StreamResult()
     parser = SseParser(time.perf_counter(), result)
-    parser.feed(b'id: 1\nevent: start\ndata: {"type":"start","chat_id":"c1","message_id":"m1"}\n\nid: 2\nevent: tok')
+    parser.feed(
+        b'id: 1\nevent: start\ndata: {"type":"start","chat_id":"c1","message_id":"m1"}\n\nid: 2\nevent: tok'
+    )
     parser.feed(b'en\ndata: {"type":"token","content":"Hi"}\n\n: ping\n\n')
     parser.feed(b'id: 3\nevent: done\ndata: {"type":"done"}\n\n')
     result.status = 200
@@ -32,8 +35,10 @@ def test_sse_parser_times_events_split_across_reads():
     assert result.ok
 
 
-@pytest.mark.skipif(os.environ.get("WWHD_BENCH_SMOKE") != "1",
-                    reason="starts gunicorn + 3 flask commands (15-30 s); set WWHD_BENCH_SMOKE=1 to run")
+@pytest.mark.skipif(
+    os.environ.get("WWHD_BENCH_SMOKE") != "1",
+    reason="starts gunicorn + 3 flask commands (15-30 s); set WWHD_BENCH_SMOKE=1 to run",
+)
 def test_overhead_bench_runs_against_a_real_server():
     with start_stack(tokens=5, extra_env=FAST_HASHING) as stack:
         data = overhead.run(stack, turns=3, warmup=1)

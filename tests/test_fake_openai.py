@@ -1,4 +1,4 @@
-"""Tests for the fake OpenAI server in wwhd.testing, driven by real clients over loopback HTTP."""
+"""Tests for the fake OpenAI server in tests/fakes/openai_server.py, driven by real clients over loopback HTTP."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI, OpenAIEmbeddings
 
-from wwhd.testing import DEFAULT_ANSWER, FakeOpenAI, Script, split_tokens
+from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI, Script, split_tokens
 
 MESSAGES = [{"role": "user", "content": "What would Hillel do about a neighbour's noisy dog?"}]
 
@@ -48,8 +48,15 @@ def client(fake):
 
 
 def chat_model(fake, **kw):
-    return ChatOpenAI(base_url=fake.base_url, api_key="test", model="gpt-test", stream_usage=True,
-                      max_retries=0, timeout=10, **kw)
+    return ChatOpenAI(
+        base_url=fake.base_url,
+        api_key="test",
+        model="gpt-test",
+        stream_usage=True,
+        max_retries=0,
+        timeout=10,
+        **kw,
+    )
 
 
 def http(fake, method, path, body=None, headers=None):
@@ -102,8 +109,11 @@ def test_langchain_streaming_tokens_in_order_with_usage(fake):
 
 def test_openai_stream_chunk_format(fake, client):
     fake.script(tokens=["a", "b"], completion_tokens=9)
-    chunks = list(client.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True,
-                                                 stream_options={"include_usage": True}))
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-test", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert [c.choices[0].delta.content for c in chunks[1:3]] == ["a", "b"]
     assert chunks[-2].choices[0].finish_reason == "stop"
@@ -138,7 +148,9 @@ def test_langchain_non_stream_content_and_usage(fake):
     assert msg.usage_metadata["total_tokens"] == 12
 
 
-@pytest.mark.parametrize(("status", "exc"), [(429, openai.RateLimitError), (500, openai.InternalServerError)])
+@pytest.mark.parametrize(
+    ("status", "exc"), [(429, openai.RateLimitError), (500, openai.InternalServerError)]
+)
 def test_error_status_raises_openai_errors(fake, client, status, exc):
     fake.script(status=status)
     with pytest.raises(exc) as info:
@@ -170,8 +182,12 @@ def test_openai_client_retries_after_429(fake):
 def test_queue_fifo_then_current_script(fake, client):
     fake.script(tokens=["current"])
     fake.queue(Script(tokens=["first"]), Script(tokens=["second"], times=2))
-    got = [client.chat.completions.create(model="gpt-test", messages=MESSAGES).choices[0].message.content
-           for _ in range(5)]
+    got = [
+        client.chat.completions.create(model="gpt-test", messages=MESSAGES)
+        .choices[0]
+        .message.content
+        for _ in range(5)
+    ]
     assert got == ["first", "second", "second", "current", "current"]
 
 
@@ -194,14 +210,25 @@ def test_fail_after_with_openai_client(fake, client):
             if c.choices and c.choices[0].delta.content:
                 received.append(c.choices[0].delta.content)
     assert received == ["a"]
-    with pytest.raises(openai.APIConnectionError):  # non-stream: connection dropped without a response
+    with pytest.raises(
+        openai.APIConnectionError
+    ):  # non-stream: connection dropped without a response
         client.chat.completions.create(model="gpt-test", messages=MESSAGES)
 
 
 def test_embeddings_deterministic_unit_norm_and_similarity(fake):
-    emb = OpenAIEmbeddings(model="text-embedding-fake", base_url=fake.base_url, api_key="test",
-                           check_embedding_ctx_length=False, max_retries=0)
-    texts = ["honour your father and mother", "honour your mother", "quantum chromodynamics lattice"]
+    emb = OpenAIEmbeddings(
+        model="text-embedding-fake",
+        base_url=fake.base_url,
+        api_key="test",
+        check_embedding_ctx_length=False,
+        max_retries=0,
+    )
+    texts = [
+        "honour your father and mother",
+        "honour your mother",
+        "quantum chromodynamics lattice",
+    ]
     vecs = emb.embed_documents(texts)
     assert len(vecs) == 3 and all(len(v) == 64 for v in vecs)
     assert emb.embed_documents(texts) == vecs
@@ -253,12 +280,17 @@ def test_reset_restores_default_script(fake, client):
     fake.script(tokens=["scripted"])
     fake.queue(Script(tokens=["queued"]))
     fake.reset()
-    assert client.chat.completions.create(model="m", messages=MESSAGES).choices[0].message.content == DEFAULT_ANSWER
+    assert (
+        client.chat.completions.create(model="m", messages=MESSAGES).choices[0].message.content
+        == DEFAULT_ANSWER
+    )
 
 
 def test_http_errors_are_openai_shaped(fake):
     auth = {"Authorization": "Bearer test", "Content-Type": "application/json"}
-    status, _, body = http(fake, "POST", "/v1/chat/completions", {"model": "m", "messages": MESSAGES})
+    status, _, body = http(
+        fake, "POST", "/v1/chat/completions", {"model": "m", "messages": MESSAGES}
+    )
     assert status == 401 and body["error"]["code"] == "invalid_api_key"
     status, _, body = http(fake, "POST", "/v1/chat/completions", b"{not json", auth)
     assert status == 400 and set(body["error"]) >= {"message", "type", "code"}
@@ -269,8 +301,9 @@ def test_http_errors_are_openai_shaped(fake):
 
 
 def test_missing_auth_raises_authentication_error(fake):
-    with openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0,
-                       default_headers={"Authorization": ""}) as c:
+    with openai.OpenAI(
+        base_url=fake.base_url, api_key="test", max_retries=0, default_headers={"Authorization": ""}
+    ) as c:
         with pytest.raises(openai.AuthenticationError):
             c.chat.completions.create(model="m", messages=MESSAGES)
 
@@ -281,8 +314,12 @@ def test_fifty_concurrent_streams_overlap(fake):
     with openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0, timeout=30) as c:
 
         def one(_):
-            stream = c.chat.completions.create(model="gpt-test", messages=MESSAGES, stream=True,
-                                               stream_options={"include_usage": True})
+            stream = c.chat.completions.create(
+                model="gpt-test",
+                messages=MESSAGES,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
             return [ch for ch in stream]
 
         start = time.monotonic()
@@ -290,7 +327,10 @@ def test_fifty_concurrent_streams_overlap(fake):
             results = list(pool.map(one, range(n)))
         elapsed = time.monotonic() - start
     for chunks in results:
-        assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "t1 t2 t3 t4 t5"
+        assert (
+            "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices)
+            == "t1 t2 t3 t4 t5"
+        )
         assert chunks[-1].usage.completion_tokens == 5
     # serially this would take >= 50 * 0.25 s = 12.5 s
     assert elapsed < 5.0
@@ -303,7 +343,7 @@ def test_stop_is_idempotent_and_frees_port():
     fake.stop()
     fake.stop()
     with pytest.raises(RuntimeError):
-        fake.base_url
+        _ = fake.base_url
     with pytest.raises(OSError):
         urllib.request.urlopen(url.replace("/v1", "/_counters"), timeout=2)
 
@@ -311,16 +351,42 @@ def test_stop_is_idempotent_and_frees_port():
 def test_cli_serves_until_sigterm():
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.Popen([sys.executable, "-m", "wwhd.testing", "--port", "0", "--tokens", "3",
-                             "--delay", "0", "--embed-dim", "8"],
-                            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.openai_server",
+            "--port",
+            "0",
+            "--tokens",
+            "3",
+            "--delay",
+            "0",
+            "--embed-dim",
+            "8",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
         with openai.OpenAI(base_url=base_url, api_key="test", max_retries=0, timeout=10) as c:
-            text = c.chat.completions.create(model="m", messages=MESSAGES).choices[0].message.content
+            text = (
+                c.chat.completions.create(model="m", messages=MESSAGES).choices[0].message.content
+            )
             assert text == "tok0 tok1 tok2"
-            assert len(c.embeddings.create(model="e", input="x", encoding_format="float").data[0].embedding) == 8
+            assert (
+                len(
+                    c.embeddings.create(model="e", input="x", encoding_format="float")
+                    .data[0]
+                    .embedding
+                )
+                == 8
+            )
         root_url = base_url[: -len("/v1")]
         with urllib.request.urlopen(root_url + "/_counters", timeout=5) as r:
             assert json.loads(r.read())["chat_calls"] == 1

@@ -1,4 +1,5 @@
 """Many turns, some abandoned mid-stream, leave no threads, connections or files behind."""
+
 from __future__ import annotations
 
 import os
@@ -19,8 +20,11 @@ def turn_threads() -> list[threading.Thread]:
 
 def request_threads() -> set[threading.Thread]:
     """Threads other than the long-lived ones: the job runner (pool and re-check timer), the fake LLM."""
-    return {t for t in threading.enumerate() if not isinstance(t, threading.Timer)
-            and not t.name.startswith(("wwhd-job", "FakeOpenAI"))}
+    return {
+        t
+        for t in threading.enumerate()
+        if not isinstance(t, threading.Timer) and not t.name.startswith(("wwhd-job", "FakeOpenAI"))
+    }
 
 
 def settle() -> None:
@@ -34,7 +38,12 @@ def test_turns_do_not_leak(llm_app, fake_llm):
     fake_llm.script(tokens=[f"t{i} " for i in range(12)])
 
     def full_turn():
-        assert client.post("/api/v1/chat/stream", json={"content": QUESTION}, headers=headers).status_code == 200
+        assert (
+            client.post(
+                "/api/v1/chat/stream", json={"content": QUESTION}, headers=headers
+            ).status_code
+            == 200
+        )
 
     def abandoned_turn():
         response = client.post("/api/v1/chat/stream", json={"content": QUESTION}, headers=headers)
@@ -54,6 +63,7 @@ def test_turns_do_not_leak(llm_app, fake_llm):
     assert open_fds() - fds <= 3, "file descriptors (sockets, SQLite handles) leaked"
     assert request_threads() <= threads, "threads leaked"
     from wwhd.extensions import db
+
     with llm_app.app_context():
         pool = db.engine.pool
         assert pool.checkedout() == 0, "a database connection was never returned to the pool"

@@ -1,4 +1,5 @@
 """CPU-heavy work leaves the gevent loop free (checked in a gevent-patched subprocess)."""
+
 import subprocess
 import sys
 import textwrap
@@ -38,13 +39,16 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_cpu_bound_work_does_not_stall_other_greenlets():
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, cwd=".")
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=60, cwd="."
+    )
     assert out.returncode == 0, out.stderr
     offloaded, inline = (int(x) for x in out.stdout.split())
-    assert inline <= 1          # the loop was stalled for the whole half second
-    assert offloaded >= 10      # other greenlets kept running (ideal: ~50 ticks)
+    assert inline <= 1  # the loop was stalled for the whole half second
+    assert offloaded >= 10  # other greenlets kept running (ideal: ~50 ticks)
 
 
 def test_plain_call_without_gevent():
     from wwhd.offload import cpu_bound
+
     assert cpu_bound(sorted, [3, 1, 2], reverse=True) == [3, 2, 1]

@@ -1,4 +1,5 @@
 """Password hashing at production cost leaves the gevent loop free (checked in a gevent-patched subprocess)."""
+
 import subprocess
 import sys
 import textwrap
@@ -46,13 +47,23 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_argon2_runs_off_the_gevent_loop():
-    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, cwd=".")
+    out = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, cwd="."
+    )
     assert out.returncode == 0, out.stderr
-    rows = {name: (int(ticks), float(elapsed), ok == "True")
-            for name, ticks, elapsed, ok in (line.split() for line in out.stdout.splitlines())}
-    assert rows["verify_ok"][2] is True and rows["verify_wrong"][2] is False and rows["verify_unknown"][2] is False
+    rows = {
+        name: (int(ticks), float(elapsed), ok == "True")
+        for name, ticks, elapsed, ok in (line.split() for line in out.stdout.splitlines())
+    }
+    assert (
+        rows["verify_ok"][2] is True
+        and rows["verify_wrong"][2] is False
+        and rows["verify_unknown"][2] is False
+    )
     inline_ticks, inline_s, _ = rows["inline"]
-    assert inline_ticks <= 1, rows  # the same hash in the greenlet stalls the loop for its whole duration
+    assert inline_ticks <= 1, (
+        rows
+    )  # the same hash in the greenlet stalls the loop for its whole duration
     for name in ("hash", "verify_ok", "verify_wrong", "verify_unknown"):
         ticks, elapsed, _ = rows[name]
         # Other greenlets kept running: at least a third of the 5 ms ticks the call's duration allows.

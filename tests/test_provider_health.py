@@ -1,4 +1,5 @@
 """/health/detailed probes the LLM provider; a failing embedder degrades search to BM25."""
+
 from __future__ import annotations
 
 from tests.conftest import close_app, make_app
@@ -41,10 +42,28 @@ class FlakyEmbedder:
 def test_search_falls_back_to_bm25_when_embeddings_fail():
     embedder = FlakyEmbedder()
     index = KnowledgeIndex(make_client(path=":memory:"), "t", embedder, local=True)
-    index.upsert([{"id": "00000000-0000-0000-0000-000000000001", "text": "the copper kettle teaches patience",
-                   "payload": {"namespace": "general", "document_id": 1, "text": "the copper kettle teaches patience"}},
-                  {"id": "00000000-0000-0000-0000-000000000002", "text": "money envelopes every month",
-                   "payload": {"namespace": "money", "document_id": 2, "text": "money envelopes every month"}}])
+    index.upsert(
+        [
+            {
+                "id": "00000000-0000-0000-0000-000000000001",
+                "text": "the copper kettle teaches patience",
+                "payload": {
+                    "namespace": "general",
+                    "document_id": 1,
+                    "text": "the copper kettle teaches patience",
+                },
+            },
+            {
+                "id": "00000000-0000-0000-0000-000000000002",
+                "text": "money envelopes every month",
+                "payload": {
+                    "namespace": "money",
+                    "document_id": 2,
+                    "text": "money envelopes every month",
+                },
+            },
+        ]
+    )
     hits, usage = index.search("copper kettle", None, 5)
     assert hits[0].payload["document_id"] == 1 and hits[0].dense_score is not None and usage
     embedder.down = True

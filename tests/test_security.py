@@ -1,4 +1,5 @@
 """Attacks on the API: forged and stale tokens, other users' ids, role escalation, oversized input, brute force."""
+
 from __future__ import annotations
 
 import base64
@@ -8,7 +9,7 @@ import time
 import jwt as pyjwt
 import pytest
 
-from tests.conftest import Auth, make_app, close_app
+from tests.conftest import Auth, close_app, make_app
 from wwhd.extensions import db
 from wwhd.models import Message
 
@@ -32,10 +33,18 @@ def victim(client, auth):
     """A signed-in user with one chat, and a valid token to tamper with."""
     user = auth.create("user")
     tokens = auth.login(user)
-    reply = client.post("/api/v1/chat", json={"content": "How do I handle money?"}, headers=bearer(tokens["access_token"]))
+    reply = client.post(
+        "/api/v1/chat",
+        json={"content": "How do I handle money?"},
+        headers=bearer(tokens["access_token"]),
+    )
     assert reply.status_code == 200, reply.get_json()
-    return {"user": user, "tokens": tokens, "chat_id": reply.get_json()["chat_id"],
-            "claims": claims_of(tokens["access_token"])}
+    return {
+        "user": user,
+        "tokens": tokens,
+        "chat_id": reply.get_json()["chat_id"],
+        "claims": claims_of(tokens["access_token"]),
+    }
 
 
 def assert_refused(client, token: str):
@@ -48,7 +57,10 @@ def assert_refused(client, token: str):
 
 def test_the_untampered_token_works(client, victim):
     # The control for the tests below: only the tampering makes them fail.
-    assert client.get("/api/v1/auth/me", headers=bearer(victim["tokens"]["access_token"])).status_code == 200
+    assert (
+        client.get("/api/v1/auth/me", headers=bearer(victim["tokens"]["access_token"])).status_code
+        == 200
+    )
     resigned = pyjwt.encode(victim["claims"], SECRET, algorithm="HS256")
     assert client.get("/api/v1/auth/me", headers=bearer(resigned)).status_code == 200
 
@@ -60,7 +72,10 @@ def test_alg_none_is_refused(client, victim):
 
 
 def test_wrong_signature_is_refused(client, victim):
-    assert_refused(client, pyjwt.encode(victim["claims"], "another-secret-of-sufficient-length-42", algorithm="HS256"))
+    assert_refused(
+        client,
+        pyjwt.encode(victim["claims"], "another-secret-of-sufficient-length-42", algorithm="HS256"),
+    )
     header, payload, signature = victim["tokens"]["access_token"].split(".")
     tampered = b64({**victim["claims"], "sub": str(int(victim["claims"]["sub"]) + 1)})
     assert_refused(client, f"{header}.{tampered}.{signature}")
@@ -87,16 +102,28 @@ def test_missing_audience_is_refused(client, victim):
 
 
 def test_expired_token_says_so(client, victim):
-    claims = {**victim["claims"], "iat": int(time.time()) - 7200, "nbf": int(time.time()) - 7200,
-              "exp": int(time.time()) - 10}
-    reply = client.get("/api/v1/auth/me", headers=bearer(pyjwt.encode(claims, SECRET, algorithm="HS256")))
+    claims = {
+        **victim["claims"],
+        "iat": int(time.time()) - 7200,
+        "nbf": int(time.time()) - 7200,
+        "exp": int(time.time()) - 10,
+    }
+    reply = client.get(
+        "/api/v1/auth/me", headers=bearer(pyjwt.encode(claims, SECRET, algorithm="HS256"))
+    )
     assert reply.status_code == 401 and "expired" in reply.get_json()["detail"].lower()
 
 
 def test_a_token_without_session_or_for_a_deleted_session_is_refused(client, victim):
-    assert_refused(client, pyjwt.encode({k: v for k, v in victim["claims"].items() if k != "sid"}, SECRET,
-                                        algorithm="HS256"))
-    assert_refused(client, pyjwt.encode({**victim["claims"], "sid": "made-up"}, SECRET, algorithm="HS256"))
+    assert_refused(
+        client,
+        pyjwt.encode(
+            {k: v for k, v in victim["claims"].items() if k != "sid"}, SECRET, algorithm="HS256"
+        ),
+    )
+    assert_refused(
+        client, pyjwt.encode({**victim["claims"], "sid": "made-up"}, SECRET, algorithm="HS256")
+    )
 
 
 def test_role_claim_cannot_escalate(client, victim):
@@ -108,7 +135,10 @@ def test_role_claim_cannot_escalate(client, victim):
 
 def test_refresh_token_reuse_after_logout_is_refused(client, victim):
     tokens = victim["tokens"]
-    assert client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"])).status_code == 200
+    assert (
+        client.post("/api/v1/auth/logout", headers=bearer(tokens["access_token"])).status_code
+        == 200
+    )
     again = client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"]))
     assert again.status_code == 401 and again.get_json()["error"]["code"] == "UNAUTHORIZED"
     assert client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
@@ -122,13 +152,17 @@ def test_another_users_chat_is_indistinguishable_from_a_missing_one(client, auth
         reply = getattr(client, method)(f"/api/v1/chats/{chat_id}", headers=intruder, **kwargs)
         assert reply.status_code == 404, (method, reply.get_json())
         assert reply.get_json()["detail"] == missing.get_json()["detail"]
-    hijack = client.post("/api/v1/chat", json={"content": "continue", "chat_id": chat_id}, headers=intruder)
+    hijack = client.post(
+        "/api/v1/chat", json={"content": "continue", "chat_id": chat_id}, headers=intruder
+    )
     assert hijack.status_code == 404
     assert chat_id not in json.dumps(client.get("/api/v1/chats", headers=intruder).get_json())
     owner = client.get(f"/api/v1/chats/{chat_id}", headers=bearer(victim["tokens"]["access_token"]))
     assert owner.status_code == 200 and owner.get_json()["title"] != "mine now"
     with app.app_context():
-        assert db.session.query(Message).filter_by(chat_id=chat_id).count() == 2  # nothing lost, nothing added
+        assert (
+            db.session.query(Message).filter_by(chat_id=chat_id).count() == 2
+        )  # nothing lost, nothing added
 
 
 def _routes(app, prefix: str) -> list[tuple[str, str]]:
@@ -137,7 +171,11 @@ def _routes(app, prefix: str) -> list[tuple[str, str]]:
         if rule.rule.startswith(prefix):
             path = rule.rule
             for arg in rule.arguments:
-                path = path.replace(f"<{arg}>", "1").replace(f"<int:{arg}>", "1").replace(f"<path:{arg}>", "1")
+                path = (
+                    path.replace(f"<{arg}>", "1")
+                    .replace(f"<int:{arg}>", "1")
+                    .replace(f"<path:{arg}>", "1")
+                )
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
                 found.append((method, path))
     return found
@@ -160,7 +198,9 @@ def test_admin_routes_refuse_users_and_viewers(app, client, auth, prefix):
 
 def test_another_users_documents_are_not_reachable(app, client, auth):
     # Documents belong to the knowledge base (admins); a user must not read or change any of them by id.
-    routes = [(m, p) for m, p in _routes(app, "/api/v1/documents/") if p.rstrip("/").split("/")[-1] == "1"]
+    routes = [
+        (m, p) for m, p in _routes(app, "/api/v1/documents/") if p.rstrip("/").split("/")[-1] == "1"
+    ]
     if not routes:
         pytest.skip("no /api/v1/documents/<id> routes registered yet")
     headers = auth.headers("user")
@@ -183,7 +223,9 @@ def test_oversized_bodies_are_413_json(client, auth):
 
 
 def test_too_long_chat_text_is_422_and_nothing_is_saved(client, auth, app):
-    reply = client.post("/api/v1/chat", json={"content": "word " * 2000}, headers=auth.headers("user"))
+    reply = client.post(
+        "/api/v1/chat", json={"content": "word " * 2000}, headers=auth.headers("user")
+    )
     assert reply.status_code == 422
     assert reply.get_json()["error"]["fields"][0]["field"] == "content"
     with app.app_context():
@@ -191,22 +233,38 @@ def test_too_long_chat_text_is_422_and_nothing_is_saved(client, auth, app):
 
 
 def test_chat_text_is_normalised_without_mangling(client, auth, app):
-    text = "Caf\u00e9 \u2615 \u201cquotes\u201d \u4f60\u597d \U0001F600\nline two\ttab"
-    reply = client.post("/api/v1/chat", json={"content": f"\x00{text}\x07\u200b\x1b"}, headers=auth.headers("user"))
+    text = "Caf\u00e9 \u2615 \u201cquotes\u201d \u4f60\u597d \U0001f600\nline two\ttab"
+    reply = client.post(
+        "/api/v1/chat", json={"content": f"\x00{text}\x07\u200b\x1b"}, headers=auth.headers("user")
+    )
     assert reply.status_code == 200, reply.get_json()
     with app.app_context():
         question = db.session.query(Message).filter_by(role="user").one()
         assert question.content == text
-    only_controls = client.post("/api/v1/chat", json={"content": "\x00\x01\u200b "}, headers=auth.headers("user"))
+    only_controls = client.post(
+        "/api/v1/chat", json={"content": "\x00\x01\u200b "}, headers=auth.headers("user")
+    )
     assert only_controls.status_code == 422
 
 
-@pytest.mark.parametrize("body", [None, "not json", [1, 2], {"content": 5}, {"content": {"$ne": 1}},
-                                  {"content": "hi", "chat_id": ["x"]}, {"content": "hi", "namespace": "../../etc"}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        "not json",
+        [1, 2],
+        {"content": 5},
+        {"content": {"$ne": 1}},
+        {"content": "hi", "chat_id": ["x"]},
+        {"content": "hi", "namespace": "../../etc"},
+    ],
+)
 def test_malformed_chat_bodies_are_clear_4xx(client, auth, body):
     headers = auth.headers("user")
     if isinstance(body, str):
-        reply = client.post("/api/v1/chat", data=body, content_type="application/json", headers=headers)
+        reply = client.post(
+            "/api/v1/chat", data=body, content_type="application/json", headers=headers
+        )
     else:
         reply = client.post("/api/v1/chat", json=body, headers=headers)
     assert 400 <= reply.status_code < 500
@@ -217,8 +275,12 @@ def test_brute_force_login_hits_429(tmp_path):
     app = make_app(tmp_path, RATE_LIMIT_LOGIN="5/minute")
     client = app.test_client()
     user = Auth(app, client).create("user")
-    codes = [client.post("/api/v1/auth/login", json={"email": user["email"], "password": f"guess-{n:04d}"}).status_code
-             for n in range(8)]
+    codes = [
+        client.post(
+            "/api/v1/auth/login", json={"email": user["email"], "password": f"guess-{n:04d}"}
+        ).status_code
+        for n in range(8)
+    ]
     assert codes[:5] == [401] * 5 and codes[5:] == [429] * 3
     close_app(app)
 

@@ -1,4 +1,5 @@
 """Helpers shared by test modules (not fixtures)."""
+
 from __future__ import annotations
 
 from wwhd.accounts import create_user
@@ -12,5 +13,7 @@ def load_samples_and_login(app, role: str = "user"):
         create_user("llm@example.com", "llmuser", "correct-horse-battery", role)
         db.session.commit()
     client = app.test_client()
-    tokens = client.post("/api/v1/auth/login", json={"email": "llm@example.com", "password": "correct-horse-battery"}).get_json()
+    tokens = client.post(
+        "/api/v1/auth/login", json={"email": "llm@example.com", "password": "correct-horse-battery"}
+    ).get_json()
     return client, {"Authorization": f"Bearer {tokens['access_token']}"}

@@ -1,4 +1,5 @@
 """WWHD: answers in the teacher's voice, grounded in his own material."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,35 +19,54 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     app.config.from_mapping(load_config(overrides))
 
     from . import logs
+
     logs.init_app(app)
 
     from .extensions import cors, db, jwt, migrate
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     jwt.init_app(app)
-    cors.init_app(app, resources={r"/*": {"origins": app.config["ALLOW_ORIGINS"]}}, supports_credentials=True,
-                  expose_headers=["X-Request-ID", "Retry-After", "X-RateLimit-Limit", "X-RateLimit-Remaining",
-                                  "X-RateLimit-Reset"], max_age=600,
-                  always_send=False)  # no Origin header (curl, ALB checks): no CORS headers
+    cors.init_app(
+        app,
+        resources={r"/*": {"origins": app.config["ALLOW_ORIGINS"]}},
+        supports_credentials=True,
+        expose_headers=[
+            "X-Request-ID",
+            "Retry-After",
+            "X-RateLimit-Limit",
+            "X-RateLimit-Remaining",
+            "X-RateLimit-Reset",
+        ],
+        max_age=600,
+        always_send=False,
+    )  # no Origin header (curl, ALB checks): no CORS headers
     from . import limits, metrics, security
+
     security.init_app(app)
     limits.init_app(app)
     metrics.init_app(app)
     from . import models  # noqa: F401  (register tables with SQLAlchemy metadata)
     from .accounts import register_jwt_callbacks
+
     register_jwt_callbacks()
     from .database import init_engine_events
+
     init_engine_events(app)
 
     from . import deps as deps_module
+
     deps_module.init_app(app, deps)
 
     from .api import register_blueprints
+
     register_blueprints(app)
 
     from .errors import register_error_handlers
+
     register_error_handlers(app)
 
     from .cli import wwhd_cli
+
     app.cli.add_command(wwhd_cli)
     return app

@@ -1,4 +1,5 @@
 """Passwords, tokens, JWT callbacks and role checks."""
+
 from __future__ import annotations
 
 import re
@@ -7,7 +8,12 @@ from functools import wraps
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app, g
-from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, verify_jwt_in_request
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    verify_jwt_in_request,
+)
 from sqlalchemy import func, or_, select
 
 from .errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
@@ -50,7 +56,9 @@ def validate_new_user(email: str, username: str, password: str, role: str = "use
     if not EMAIL_RE.match(email or ""):
         fields.append({"field": "email", "message": "Enter a valid email address."})
     if not USERNAME_RE.match(username or ""):
-        fields.append({"field": "username", "message": "Use 3-64 letters, digits, '.', '_' or '-'."})
+        fields.append(
+            {"field": "username", "message": "Use 3-64 letters, digits, '.', '_' or '-'."}
+        )
     if len(password or "") < MIN_PASSWORD:
         fields.append({"field": "password", "message": f"Use at least {MIN_PASSWORD} characters."})
     elif len(password) > 1024:
@@ -60,20 +68,31 @@ def validate_new_user(email: str, username: str, password: str, role: str = "use
     return fields
 
 
-def create_user(email: str, username: str, password: str, role: str = "user",
-                display_name: str | None = None) -> User:
+def create_user(
+    email: str, username: str, password: str, role: str = "user", display_name: str | None = None
+) -> User:
     """Validate and add a user (flushes; the caller commits). Raises ValidationError or Conflict."""
     email = (email or "").strip().lower()
     username = (username or "").strip()
     fields = validate_new_user(email, username, password, role)
     if fields:
         raise ValidationError(fields[0]["message"], fields=fields)
-    taken = db.session.scalar(select(User).where(or_(User.email == email, func.lower(User.username) == username.lower())))
+    taken = db.session.scalar(
+        select(User).where(or_(User.email == email, func.lower(User.username) == username.lower()))
+    )
     if taken:
         field = "email" if taken.email == email else "username"
-        raise Conflict(f"That {field} is already registered.", fields=[{"field": field, "message": "already registered"}])
-    user = User(email=email, username=username, password_hash=hash_password(password), role=role,
-                display_name=display_name or username)
+        raise Conflict(
+            f"That {field} is already registered.",
+            fields=[{"field": field, "message": "already registered"}],
+        )
+    user = User(
+        email=email,
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name or username,
+    )
     db.session.add(user)
     db.session.flush()
     return user
@@ -84,7 +103,9 @@ def find_login(identifier: str) -> User | None:
     ident = (identifier or "").strip().lower()
     if not ident:
         return None
-    return db.session.scalar(select(User).where(or_(User.email == ident, func.lower(User.username) == ident)))
+    return db.session.scalar(
+        select(User).where(or_(User.email == ident, func.lower(User.username) == ident))
+    )
 
 
 def authenticate(identifier: str, password: str) -> User:
@@ -104,17 +125,25 @@ def issue_tokens(user: User) -> dict:
     db.session.flush()
     claims = {"role": user.role, "sid": session.id}
     cfg = current_app.config
-    return {"access_token": create_access_token(identity=str(user.id), additional_claims=claims),
-            "refresh_token": create_refresh_token(identity=str(user.id), additional_claims=claims),
-            "token_type": "bearer", "expires_in": int(cfg["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
-            "user": user.to_dict()}
+    return {
+        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
+        "refresh_token": create_refresh_token(identity=str(user.id), additional_claims=claims),
+        "token_type": "bearer",
+        "expires_in": int(cfg["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+        "user": user.to_dict(),
+    }
 
 
 def refresh_access_token(user: User, claims: dict) -> dict:
-    access = create_access_token(identity=str(user.id), additional_claims={"role": user.role, "sid": claims["sid"]})
+    access = create_access_token(
+        identity=str(user.id), additional_claims={"role": user.role, "sid": claims["sid"]}
+    )
     cfg = current_app.config
-    return {"access_token": access, "token_type": "bearer",
-            "expires_in": int(cfg["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds())}
+    return {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": int(cfg["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+    }
 
 
 def revoke_session(session_id: str) -> None:
@@ -129,6 +158,7 @@ def current_user() -> User:
 
 def require_role(minimum: str, *, refresh: bool = False):
     """Decorator: a valid, unrevoked token of an active user with at least `minimum` role."""
+
     def decorator(view):
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -147,7 +177,9 @@ def require_role(minimum: str, *, refresh: bool = False):
             g.current_user = user
             g.user_id = user.id
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorator
 
 
@@ -169,9 +201,12 @@ def register_jwt_callbacks() -> None:
 
     def _unauthorized(message: str):
         from .errors import error_response
+
         return error_response(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
 
-    jwt.unauthorized_loader(lambda reason: _unauthorized("Missing or malformed Authorization header (Bearer token)."))
+    jwt.unauthorized_loader(
+        lambda reason: _unauthorized("Missing or malformed Authorization header (Bearer token).")
+    )
     jwt.invalid_token_loader(lambda reason: _unauthorized("Invalid token."))
     jwt.expired_token_loader(lambda _h, _p: _unauthorized("Token has expired."))
     jwt.revoked_token_loader(lambda _h, _p: _unauthorized("Token has been revoked."))

@@ -1,4 +1,5 @@
 """`flask wwhd …`: administration commands that call the same functions as the API."""
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,14 @@ wwhd_cli = AppGroup("wwhd", help="WWHD administration.")
 @click.argument("email")
 @click.option("--username", required=True)
 @click.option("--password", required=True, help="At least 8 characters.")
-@click.option("--role", type=click.Choice(["viewer", "user", "admin"]), default="user", show_default=True)
+@click.option(
+    "--role", type=click.Choice(["viewer", "user", "admin"]), default="user", show_default=True
+)
 def create_user_command(email: str, username: str, password: str, role: str) -> None:
     """Create a user account."""
     from .accounts import create_user
     from .errors import ApiError
+
     try:
         user = create_user(email, username, password, role)
         db.session.commit()
@@ -38,10 +42,13 @@ def ensure_demo_user() -> None:
 
     from .accounts import create_user
     from .models import User
+
     if not current_app.config["DEMO_USER"]:
         raise click.ClickException("Demo users exist only with APP_ENV=dev.")
-    for email, username, password, role in (("demo@wwhd.dev", "demo", "demo-password", "user"),
-                                            ("admin@wwhd.dev", "admin", "admin-password", "admin")):
+    for email, username, password, role in (
+        ("demo@wwhd.dev", "demo", "demo-password", "user"),
+        ("admin@wwhd.dev", "admin", "admin-password", "admin"),
+    ):
         if db.session.scalar(select(User).where(User.email == email)) is None:
             create_user(email, username, password, role)
         click.echo(f"  {role:5s}  {email}  /  {password}")
@@ -52,6 +59,7 @@ def ensure_demo_user() -> None:
 def seed_command() -> None:
     """Insert missing default namespaces (migrations already do this)."""
     from .knowledge.namespaces import seed_namespaces
+
     added = seed_namespaces()
     db.session.commit()
     click.echo(f"{added} namespaces added.")
@@ -81,9 +89,16 @@ def load_samples() -> None:
         if existing is not None and existing.status == "indexed":
             skipped += 1
             continue
-        doc = existing or new_document(entry["namespace"], entry["title"], parsed,
-                                       source_url=entry.get("source_url"), youtube_url=entry.get("youtube_url"),
-                                       tags=entry.get("tags"), filename=entry["file"], size_bytes=len(data))
+        doc = existing or new_document(
+            entry["namespace"],
+            entry["title"],
+            parsed,
+            source_url=entry.get("source_url"),
+            youtube_url=entry.get("youtube_url"),
+            tags=entry.get("tags"),
+            filename=entry["file"],
+            size_bytes=len(data),
+        )
         db.session.commit()
         chunks = index_document(doc, index, parsed)
         loaded += 1
@@ -93,16 +108,32 @@ def load_samples() -> None:
 
 @wwhd_cli.command("eval")
 @click.argument("cases_file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "json_out", type=click.Path(dir_okay=False, writable=True), help="Write the full report here.")
-@click.option("--min-router-accuracy", type=click.FloatRange(0, 1), help="Fail below this share (0-1).")
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, writable=True),
+    help="Write the full report here.",
+)
+@click.option(
+    "--min-router-accuracy", type=click.FloatRange(0, 1), help="Fail below this share (0-1)."
+)
 @click.option("--min-recall", type=click.FloatRange(0, 1), help="Fail below this recall@5 (0-1).")
 @click.option("--min-mrr", type=click.FloatRange(0, 1), help="Fail below this MRR (0-1).")
-@click.option("--min-citation-precision", type=click.FloatRange(0, 1), help="Fail below this share (0-1).")
+@click.option(
+    "--min-citation-precision", type=click.FloatRange(0, 1), help="Fail below this share (0-1)."
+)
 @click.option("--min-oos-honesty", type=click.FloatRange(0, 1), help="Fail below this share (0-1).")
 @click.option("--quiet", is_flag=True, help="No per-case progress lines.")
-def eval_command(cases_file: str, json_out: str | None, min_router_accuracy: float | None, min_recall: float | None,
-                 min_mrr: float | None, min_citation_precision: float | None, min_oos_honesty: float | None,
-                 quiet: bool) -> None:
+def eval_command(
+    cases_file: str,
+    json_out: str | None,
+    min_router_accuracy: float | None,
+    min_recall: float | None,
+    min_mrr: float | None,
+    min_citation_precision: float | None,
+    min_oos_honesty: float | None,
+    quiet: bool,
+) -> None:
     """Run evaluation cases (JSON Lines) through the chat pipeline and report answer quality.
 
     Exits with status 1 when a metric is below its --min-* threshold.
@@ -111,13 +142,20 @@ def eval_command(cases_file: str, json_out: str | None, min_router_accuracy: flo
     from .evaluation import CaseFileError, check_thresholds, evaluate, format_report, load_cases
     from .knowledge.namespaces import load_registry
 
-    minimums = {"router_accuracy": min_router_accuracy, "recall_at_5": min_recall, "mrr": min_mrr,
-                "citation_precision": min_citation_precision, "oos_honesty": min_oos_honesty}
+    minimums = {
+        "router_accuracy": min_router_accuracy,
+        "recall_at_5": min_recall,
+        "mrr": min_mrr,
+        "citation_precision": min_citation_precision,
+        "oos_honesty": min_oos_honesty,
+    }
     deps = get_deps()
 
     def progress(result) -> None:
         if not quiet:
-            click.echo(f"  {result.id:<10} {'ok' if not result.failures else ','.join(result.failures)}")
+            click.echo(
+                f"  {result.id:<10} {'ok' if not result.failures else ','.join(result.failures)}"
+            )
 
     try:
         cases = load_cases(cases_file)
@@ -146,12 +184,18 @@ INGEST_SUFFIXES = (".txt", ".md", ".markdown", ".srt", ".vtt", ".json", ".pdf")
 
 def _ingest_files(paths: tuple[str, ...]) -> list:
     from pathlib import Path
+
     files = []
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in INGEST_SUFFIXES
-                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and p.suffix.lower() in INGEST_SUFFIXES
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
         else:
             files.append(path)
     return list(dict.fromkeys(files))
@@ -163,8 +207,13 @@ def _ingest_files(paths: tuple[str, ...]) -> list:
 @click.option("--youtube-url", help="Video the transcript belongs to (single file only).")
 @click.option("--title", help="Document title (single file only; default: from the file).")
 @click.option("--source-url", help="Where the source lives on the web (single file only).")
-def ingest_command(paths: tuple[str, ...], namespace: str, youtube_url: str | None, title: str | None,
-                   source_url: str | None) -> None:
+def ingest_command(
+    paths: tuple[str, ...],
+    namespace: str,
+    youtube_url: str | None,
+    title: str | None,
+    source_url: str | None,
+) -> None:
     """Ingest files and folders (.txt .md .srt .vtt .json .pdf, folders recursively) and index them.
 
     Prints indexed / duplicate / failed with reasons and exits with status 1 when anything failed.
@@ -174,16 +223,18 @@ def ingest_command(paths: tuple[str, ...], namespace: str, youtube_url: str | No
     from .knowledge.ingest import IngestError, add_source, require_namespace
     from .knowledge.jobs import process_document
     from .knowledge.parsers import ParseError
+    from .links import youtube_id
     from .models import Document
-    from .pipeline.nodes import youtube_id
 
     app = current_app._get_current_object()
     files = _ingest_files(paths)
     if not files:
         raise click.ClickException(f"No files to ingest (looked for {' '.join(INGEST_SUFFIXES)}).")
     if len(files) > 1 and (youtube_url or title or source_url):
-        raise click.ClickException("--youtube-url, --title and --source-url apply to a single file; "
-                                   f"{len(files)} files were given.")
+        raise click.ClickException(
+            "--youtube-url, --title and --source-url apply to a single file; "
+            f"{len(files)} files were given."
+        )
     if youtube_url and not youtube_id(youtube_url):
         raise click.ClickException(f"--youtube-url {youtube_url!r} is not a YouTube video link.")
     try:
@@ -195,15 +246,26 @@ def ingest_command(paths: tuple[str, ...], namespace: str, youtube_url: str | No
     duplicates: list[str] = []
     failed: list[str] = []
     store = get_file_store(app)
-    with click.progressbar(files, label="Ingesting", item_show_func=lambda p: p.name if p else None) as bar:
+    with click.progressbar(
+        files, label="Ingesting", item_show_func=lambda p: p.name if p else None
+    ) as bar:
         for path in bar:
             try:
-                result = add_source(namespace, data=path.read_bytes(), filename=path.name, title=title,
-                                    youtube_url=youtube_url, source_url=source_url, store=store,
-                                    max_bytes=app.config["MAX_UPLOAD_MB"] * 1024 * 1024)
+                result = add_source(
+                    namespace,
+                    data=path.read_bytes(),
+                    filename=path.name,
+                    title=title,
+                    youtube_url=youtube_url,
+                    source_url=source_url,
+                    store=store,
+                    max_bytes=app.config["MAX_UPLOAD_MB"] * 1024 * 1024,
+                )
                 doc = result.document
                 if not result.created and doc.status != "failed":
-                    duplicates.append(f"{path}: same content as document {doc.id} ({doc.title!r}, {doc.status})")
+                    duplicates.append(
+                        f"{path}: same content as document {doc.id} ({doc.title!r}, {doc.status})"
+                    )
                     db.session.rollback()
                     continue
                 doc.status, doc.error, doc.attempts = "pending", None, 0
@@ -230,7 +292,9 @@ def ingest_command(paths: tuple[str, ...], namespace: str, youtube_url: str | No
 
 @wwhd_cli.command("reindex")
 @click.option("--namespace", help="Rebuild only this namespace.")
-@click.option("--all", "everything", is_flag=True, help="Rebuild every document and drop unknown points.")
+@click.option(
+    "--all", "everything", is_flag=True, help="Rebuild every document and drop unknown points."
+)
 def reindex_command(namespace: str | None, everything: bool) -> None:
     """Rebuild Qdrant points from the SQL record (chunk rows), for one namespace or all."""
     from .deps import get_deps
@@ -244,10 +308,14 @@ def reindex_command(namespace: str | None, everything: bool) -> None:
         raise click.ClickException(f"Unknown namespace {namespace!r}.")
     counts = reindex(get_deps().index, namespace)
     for document_id in counts["requeued"]:
-        click.echo(f"  document {document_id} had no chunk rows: re-chunking → "
-                   f"{process_document(current_app._get_current_object(), document_id)}")
-    click.echo(f"Reindexed {counts['documents']} documents ({counts['chunks']} chunks) in "
-               f"{namespace or 'all namespaces'}; {counts['orphans_deleted']} unknown points deleted.")
+        click.echo(
+            f"  document {document_id} had no chunk rows: re-chunking → "
+            f"{process_document(current_app._get_current_object(), document_id)}"
+        )
+    click.echo(
+        f"Reindexed {counts['documents']} documents ({counts['chunks']} chunks) in "
+        f"{namespace or 'all namespaces'}; {counts['orphans_deleted']} unknown points deleted."
+    )
 
 
 @wwhd_cli.command("reconcile")
@@ -263,10 +331,12 @@ def reconcile_command(repair: bool) -> None:
     index = get_deps().index
     drift = reconcile.repair(index) if repair else reconcile.report(index)
     click.echo(f"{drift.points} points, {drift.chunks} chunk rows of indexed documents.")
-    for label, items in (("orphan points (no chunk row)", drift.orphan_points),
-                         ("missing points (chunk row, no point)", drift.missing_points),
-                         ("stale payloads", drift.stale_points),
-                         ("old collections", drift.old_collections)):
+    for label, items in (
+        ("orphan points (no chunk row)", drift.orphan_points),
+        ("missing points (chunk row, no point)", drift.missing_points),
+        ("stale payloads", drift.stale_points),
+        ("old collections", drift.old_collections),
+    ):
         click.echo(f"  {label}: {len(items)}" + (f"  e.g. {', '.join(items[:3])}" if items else ""))
     if not drift.total:
         click.echo("No drift.")

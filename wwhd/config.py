@@ -1,4 +1,5 @@
 """Settings: the one place that reads the environment."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,13 @@ DEFAULT_JWT_SECRET = "dev-insecure-change-me"
 
 # Env vars a production deploy must provide (checked by tests/deploy against copilot/api).
 # DATABASE_URL may instead arrive as the Aurora addon's DB_SECRET (JSON).
-REQUIRED_IN_PRODUCTION = ("JWT_SECRET", "OPENAI_API_KEY", "QDRANT_URL", "QDRANT_API_KEY", "DB_SECRET")
+REQUIRED_IN_PRODUCTION = (
+    "JWT_SECRET",
+    "OPENAI_API_KEY",
+    "QDRANT_URL",
+    "QDRANT_API_KEY",
+    "DB_SECRET",
+)
 
 
 def _env(name: str, default: str = "") -> str:
@@ -33,14 +40,18 @@ def database_url_from_env() -> str:
     if not url and _env("DB_SECRET"):
         secret = json.loads(_env("DB_SECRET"))
         url = "postgresql+psycopg://{u}:{p}@{h}:{port}/{db}".format(
-            u=quote(secret["username"], safe=""), p=quote(secret["password"], safe=""),
-            h=secret["host"], port=secret.get("port", 5432), db=secret.get("dbname", "wwhd"))
+            u=quote(secret["username"], safe=""),
+            p=quote(secret["password"], safe=""),
+            h=secret["host"],
+            port=secret.get("port", 5432),
+            db=secret.get("dbname", "wwhd"),
+        )
     if not url:
         url = "sqlite:///" + str(Path(_env("DATA_DIR", "data")).resolve() / "wwhd.db")
     # Plain postgres URLs would pick psycopg2, which we do not ship.
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url[len(prefix):]
+            url = "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -105,7 +116,9 @@ class Config:
         self.METRICS_ENABLED = _env("METRICS_ENABLED", "1") not in ("0", "false", "no")
         self.METRICS_NAMESPACE = _env("METRICS_NAMESPACE", "WWHD/API")
         # The Environment dimension must match the alarms' `Env` (Copilot's environment name).
-        self.METRICS_ENVIRONMENT = _env("METRICS_ENVIRONMENT") or _env("COPILOT_ENVIRONMENT_NAME") or self.APP_ENV
+        self.METRICS_ENVIRONMENT = (
+            _env("METRICS_ENVIRONMENT") or _env("COPILOT_ENVIRONMENT_NAME") or self.APP_ENV
+        )
         # argon2id cost; tests lower it so a suite of logins stays fast.
         self.ARGON2_TIME_COST = _env_int("ARGON2_TIME_COST", 3)
         self.ARGON2_MEMORY_KIB = _env_int("ARGON2_MEMORY_KIB", 65536)
@@ -132,7 +145,6 @@ class Config:
 
     def as_dict(self) -> dict:
         return {k: getattr(self, k) for k in dir(self) if k.isupper()}
-
 
 
 class DevConfig(Config):
@@ -166,8 +178,15 @@ class ProductionConfig(StagingConfig):
     APP_ENV = "production"
 
 
-CONFIGS = {"dev": DevConfig, "development": DevConfig, "testing": TestingConfig, "test": TestingConfig,
-           "staging": StagingConfig, "production": ProductionConfig, "prod": ProductionConfig}
+CONFIGS = {
+    "dev": DevConfig,
+    "development": DevConfig,
+    "testing": TestingConfig,
+    "test": TestingConfig,
+    "staging": StagingConfig,
+    "production": ProductionConfig,
+    "prod": ProductionConfig,
+}
 
 
 def load_config(overrides: dict | None = None) -> dict:
@@ -189,5 +208,6 @@ def load_config(overrides: dict | None = None) -> dict:
         if not secret or secret == DEFAULT_JWT_SECRET or len(secret) < 32:
             raise RuntimeError(
                 f"APP_ENV={config.APP_ENV} refuses to start: JWT_SECRET is missing, the dev default, "
-                "or shorter than 32 characters. Set a long random JWT_SECRET (e.g. from Secrets Manager).")
+                "or shorter than 32 characters. Set a long random JWT_SECRET (e.g. from Secrets Manager)."
+            )
     return settings

@@ -1,4 +1,5 @@
 """Per-dialect connection settings applied when the engine connects."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Long-lived collaborators (LLM, embedder, index, compiled graph), built once per app."""
+
 from __future__ import annotations
 
 import atexit
@@ -22,17 +23,29 @@ class Deps:
     graph: object  # compiled LangGraph
 
 
-def build_deps(config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None) -> Deps:
+def build_deps(
+    config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None
+) -> Deps:
     from .pipeline.graph import build_graph
+
     embedder = make_embedder(config)
     if index is None:
         client = make_client(config["QDRANT_URL"], config["QDRANT_API_KEY"], config["QDRANT_PATH"])
         # Close while the interpreter is intact: local mode's finaliser fails during shutdown.
         atexit.register(client.close)
-        index = KnowledgeIndex(client, config["QDRANT_COLLECTION"], embedder, config["EMBED_DIM"],
-                               local=not config["QDRANT_URL"])
-    return Deps(chat_model=chat_model or make_chat_model(config), embedder=embedder, index=index,
-                graph=build_graph())
+        index = KnowledgeIndex(
+            client,
+            config["QDRANT_COLLECTION"],
+            embedder,
+            config["EMBED_DIM"],
+            local=not config["QDRANT_URL"],
+        )
+    return Deps(
+        chat_model=chat_model or make_chat_model(config),
+        embedder=embedder,
+        index=index,
+        graph=build_graph(),
+    )
 
 
 def init_app(app: Flask, deps: Deps | None) -> None:

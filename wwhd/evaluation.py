@@ -1,4 +1,5 @@
 """Answer-quality evaluation: run cases through the real pipeline and score routing, retrieval and citations."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,9 @@ NOT_COVERED_RE = re.compile(
     r"\b(doesn'?t|does not|don'?t|do not|isn'?t|is not|aren'?t|are not|never)\s+(really\s+)?"
     r"(cover|covered|address|addressed|discuss|discussed|mention|mentioned|talk about|include|say anything)"
     r"|\bnot covered\b|\bnothing (in|on|about)\b|\bno (material|passages?|sources?|information)\b"
-    r"|\boutside (of )?(what|his|herman)", re.I)
+    r"|\boutside (of )?(what|his|herman)",
+    re.I,
+)
 
 # name → (summary key, label); thresholds compare against the summary value.
 METRICS = {
@@ -76,7 +79,11 @@ def load_cases(path: str | Path) -> list[dict]:
             case = json.loads(line)
         except json.JSONDecodeError as exc:
             raise CaseFileError(f"{where}: not JSON ({exc.msg})") from None
-        if not isinstance(case, dict) or not isinstance(case.get("question"), str) or not case["question"].strip():
+        if (
+            not isinstance(case, dict)
+            or not isinstance(case.get("question"), str)
+            or not case["question"].strip()
+        ):
             raise CaseFileError(f"{where}: each case needs a non-empty 'question'")
         case.setdefault("id", f"case-{number}")
         case["id"] = str(case["id"])
@@ -92,7 +99,9 @@ def load_cases(path: str | Path) -> list[dict]:
             raise CaseFileError(f"{where}: {exc}") from None
         case["out_of_scope"] = bool(case.get("out_of_scope"))
         if case.get("follow_up_of") and case["follow_up_of"] not in seen:
-            raise CaseFileError(f"{where}: follow_up_of {case['follow_up_of']!r} must name an earlier case")
+            raise CaseFileError(
+                f"{where}: follow_up_of {case['follow_up_of']!r} must name an earlier case"
+            )
         case.setdefault("kind", "out_of_scope" if case["out_of_scope"] else "direct")
         seen.add(case["id"])
         cases.append(case)
@@ -113,8 +122,12 @@ def router_correct(expected: Iterable[str], routed: Iterable[str]) -> bool:
     return wanted <= routed
 
 
-def passage_matches(passage: Mapping, document_id: int, expected_s: float | None,
-                    tolerance_s: float = TIME_TOLERANCE_S) -> bool:
+def passage_matches(
+    passage: Mapping,
+    document_id: int,
+    expected_s: float | None,
+    tolerance_s: float = TIME_TOLERANCE_S,
+) -> bool:
     """The passage is from the expected document and, when a time is expected, spans it ± tolerance."""
     if passage.get("document_id") != document_id:
         return False
@@ -127,8 +140,9 @@ def passage_matches(passage: Mapping, document_id: int, expected_s: float | None
     return start - tolerance_s <= expected_s <= end + tolerance_s
 
 
-def first_hit_rank(passages: list[Mapping], document_id: int | None, expected_s: float | None,
-                   k: int = RECALL_K) -> int | None:
+def first_hit_rank(
+    passages: list[Mapping], document_id: int | None, expected_s: float | None, k: int = RECALL_K
+) -> int | None:
     """1-based rank of the first matching passage in the top k, or None."""
     if document_id is None:
         return None
@@ -146,7 +160,9 @@ def _timestamp_seconds(text: str) -> int | None:
     return None if value is None else int(value)
 
 
-def citation_problems(citation: Mapping, passages: list[Mapping], chunk: Mapping | None) -> list[str]:
+def citation_problems(
+    citation: Mapping, passages: list[Mapping], chunk: Mapping | None
+) -> list[str]:
     """Why a citation is wrong ([] when it is right).
 
     `chunk` is the system of record for the cited chunk id (SQL row joined with its document:
@@ -162,15 +178,22 @@ def citation_problems(citation: Mapping, passages: list[Mapping], chunk: Mapping
         problems.append("document_id differs from the chunk's")
     start = chunk.get("start_s")
     # A citation points at the chunk's start or at one of its timed lines (where the answer is said).
-    allowed = set() if start is None else {int(start)} | {int(second) for _, second in chunk.get("marks") or []}
+    allowed = (
+        set()
+        if start is None
+        else {int(start)} | {int(second) for _, second in chunk.get("marks") or []}
+    )
     cited_ts = _timestamp_seconds(citation.get("timestamp") or "")
     expected_ts = cited_ts if cited_ts in allowed else (None if start is None else int(start))
     if (cited_ts not in allowed) if allowed else cited_ts is not None:
-        problems.append(f"timestamp {citation.get('timestamp')!r} is not a moment of the chunk (start {start})")
+        problems.append(
+            f"timestamp {citation.get('timestamp')!r} is not a moment of the chunk (start {start})"
+        )
     url = citation.get("url") or ""
     parsed = urlparse(url)
     if chunk.get("youtube_url"):
-        from .pipeline.nodes import youtube_id
+        from .links import youtube_id
+
         wanted_video = youtube_id(chunk["youtube_url"])
         query = parse_qs(parsed.query)
         if youtube_id(url) != wanted_video:
@@ -187,7 +210,9 @@ def citation_problems(citation: Mapping, passages: list[Mapping], chunk: Mapping
 
 def dangling_markers(answer: str, citation_count: int) -> list[int]:
     """Inline [n] markers that point at no citation (a source the answer invented)."""
-    return sorted({int(n) for n in MARKER_RE.findall(answer or "") if not 1 <= int(n) <= citation_count})
+    return sorted(
+        {int(n) for n in MARKER_RE.findall(answer or "") if not 1 <= int(n) <= citation_count}
+    )
 
 
 def duplicate_citations(citations: list[Mapping], window_s: float = 90.0) -> int:
@@ -204,8 +229,9 @@ def duplicate_citations(citations: list[Mapping], window_s: float = 90.0) -> int
             if start is not None and other is not None:
                 same = abs(start - other) < window_s
             else:
-                same = k.get("chunk_id") == c.get("chunk_id") or ("#page=" in c.get("url", "")
-                                                                 and k.get("url") == c.get("url"))
+                same = k.get("chunk_id") == c.get("chunk_id") or (
+                    "#page=" in c.get("url", "") and k.get("url") == c.get("url")
+                )
             if same:
                 repeats += 1
                 break
@@ -256,12 +282,18 @@ class CaseResult:
 
 def _knowledge_lookup(cases: list[dict]) -> tuple[dict[str, int], dict[int, str]]:
     """Document ids for the cases' file names, and file names by id; raises CaseFileError if missing."""
-    docs = db.session.execute(select(Document.id, Document.filename).where(Document.status == "indexed")).all()
+    docs = db.session.execute(
+        select(Document.id, Document.filename).where(Document.status == "indexed")
+    ).all()
     by_name = {name: doc_id for doc_id, name in docs if name}
-    missing = sorted({c["document"] for c in cases if c.get("document") and c["document"] not in by_name})
+    missing = sorted(
+        {c["document"] for c in cases if c.get("document") and c["document"] not in by_name}
+    )
     if missing:
-        raise CaseFileError(f"documents not indexed in this knowledge base: {', '.join(missing)} "
-                            "(for the shipped set run `flask wwhd load-samples` first)")
+        raise CaseFileError(
+            f"documents not indexed in this knowledge base: {', '.join(missing)} "
+            "(for the shipped set run `flask wwhd load-samples` first)"
+        )
     return by_name, {doc_id: name or f"#{doc_id}" for doc_id, name in docs}
 
 
@@ -269,23 +301,53 @@ def _chunks(ids: set[str]) -> dict[str, dict]:
     if not ids:
         return {}
     rows = db.session.execute(
-        select(Chunk.id, Chunk.document_id, Chunk.start_s, Chunk.marks, Chunk.page, Document.youtube_url,
-               Document.source_url)
-        .join(Document, Document.id == Chunk.document_id).where(Chunk.id.in_(ids))).all()
-    return {row.id: {"document_id": row.document_id, "start_s": row.start_s, "marks": row.marks, "page": row.page,
-                     "youtube_url": row.youtube_url, "source_url": row.source_url} for row in rows}
+        select(
+            Chunk.id,
+            Chunk.document_id,
+            Chunk.start_s,
+            Chunk.marks,
+            Chunk.page,
+            Document.youtube_url,
+            Document.source_url,
+        )
+        .join(Document, Document.id == Chunk.document_id)
+        .where(Chunk.id.in_(ids))
+    ).all()
+    return {
+        row.id: {
+            "document_id": row.document_id,
+            "start_s": row.start_s,
+            "marks": row.marks,
+            "page": row.page,
+            "youtube_url": row.youtube_url,
+            "source_url": row.source_url,
+        }
+        for row in rows
+    }
 
 
 def _label(passage: Mapping, names: Mapping[int, str]) -> str:
     name = names.get(passage.get("document_id"), f"#{passage.get('document_id')}")
-    stamp = passage.get("timestamp") or (f"p{passage['page']}" if passage.get("page") else f"c{passage.get('chunk_index')}")
+    stamp = passage.get("timestamp") or (
+        f"p{passage['page']}" if passage.get("page") else f"c{passage.get('chunk_index')}"
+    )
     return f"{name}@{stamp}"
 
 
-def run_case(deps: Deps, registry: tuple[NamespaceInfo, ...], case: dict, history: list[dict],
-             document_ids: Mapping[str, int], names: Mapping[int, str]) -> CaseResult:
+def run_case(
+    deps: Deps,
+    registry: tuple[NamespaceInfo, ...],
+    case: dict,
+    history: list[dict],
+    document_ids: Mapping[str, int],
+    names: Mapping[int, str],
+) -> CaseResult:
     """One case through the same graph the chat API runs; nothing is written to the database."""
-    state = {"question": case["question"], "history": history, "namespace_hint": case.get("namespace_hint")}
+    state = {
+        "question": case["question"],
+        "history": history,
+        "namespace_hint": case.get("namespace_hint"),
+    }
     ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
     started = time.perf_counter()
     final: dict = {}
@@ -310,15 +372,29 @@ def run_case(deps: Deps, registry: tuple[NamespaceInfo, ...], case: dict, histor
     rank = first_hit_rank(passages, doc_id, case["timestamp_s"]) if not oos else None
     tokens = sum(int(u.get("total_tokens", 0)) for u in final.get("usage") or [])
     result = CaseResult(
-        id=case["id"], kind=case.get("kind", ""), question=case["question"],
-        expected_namespaces=case["namespaces"], routed_namespaces=routed, route_method=final.get("route_method"),
+        id=case["id"],
+        kind=case.get("kind", ""),
+        question=case["question"],
+        expected_namespaces=case["namespaces"],
+        routed_namespaces=routed,
+        route_method=final.get("route_method"),
         router_ok=None if oos else router_correct(case["namespaces"], routed),
-        document=case.get("document"), timestamp=case.get("timestamp"), rank=rank,
-        retrieved=[_label(p, names) for p in passages], covered=bool(final.get("covered")),
-        citations=len(citations) + len(dangling), citations_valid=valid, citation_problems=problems,
-        duplicate_citations=duplicate_citations(citations), out_of_scope=oos,
-        honest=oos_honest(answer, citations) if oos else None, llm_calls=int(final.get("llm_calls", 0)),
-        tokens=tokens, ms=elapsed, answer=answer)
+        document=case.get("document"),
+        timestamp=case.get("timestamp"),
+        rank=rank,
+        retrieved=[_label(p, names) for p in passages],
+        covered=bool(final.get("covered")),
+        citations=len(citations) + len(dangling),
+        citations_valid=valid,
+        citation_problems=problems,
+        duplicate_citations=duplicate_citations(citations),
+        out_of_scope=oos,
+        honest=oos_honest(answer, citations) if oos else None,
+        llm_calls=int(final.get("llm_calls", 0)),
+        tokens=tokens,
+        ms=elapsed,
+        answer=answer,
+    )
     if result.router_ok is False:
         result.failures.append("router")
     if not oos and doc_id is not None and rank is None:
@@ -340,16 +416,22 @@ def summarize(results: list[CaseResult]) -> dict:
     for kind in dict.fromkeys(r.kind for r in results):
         group = [r for r in results if r.kind == kind]
         docs = [r for r in group if r.document and not r.out_of_scope]
-        by_kind[kind] = {"cases": len(group),
-                         "router_accuracy": mean([float(r.router_ok) for r in group if r.router_ok is not None]),
-                         "recall_at_5": mean([float(r.rank is not None) for r in docs]),
-                         "mrr": mean([1.0 / r.rank if r.rank else 0.0 for r in docs])}
+        by_kind[kind] = {
+            "cases": len(group),
+            "router_accuracy": mean([float(r.router_ok) for r in group if r.router_ok is not None]),
+            "recall_at_5": mean([float(r.rank is not None) for r in docs]),
+            "mrr": mean([1.0 / r.rank if r.rank else 0.0 for r in docs]),
+        }
     return {
-        "cases": len(results), "in_scope": len(in_scope), "out_of_scope": len(oos),
+        "cases": len(results),
+        "in_scope": len(in_scope),
+        "out_of_scope": len(oos),
         "router_accuracy": mean([float(r.router_ok) for r in in_scope]),
         "recall_at_5": mean([float(r.rank is not None) for r in with_doc]),
         "mrr": mean([1.0 / r.rank if r.rank else 0.0 for r in with_doc]),
-        "citation_precision": round(sum(r.citations_valid for r in results) / cited, 4) if cited else None,
+        "citation_precision": round(sum(r.citations_valid for r in results) / cited, 4)
+        if cited
+        else None,
         "oos_honesty": mean([float(bool(r.honest)) for r in oos]),
         "answered_rate": mean([float(r.covered) for r in in_scope]),
         "two_citations_rate": mean([float(r.citations >= 2) for r in in_scope]),
@@ -362,7 +444,9 @@ def summarize(results: list[CaseResult]) -> dict:
     }
 
 
-def evaluate(deps: Deps, registry: tuple[NamespaceInfo, ...], cases: list[dict], progress=None) -> dict:
+def evaluate(
+    deps: Deps, registry: tuple[NamespaceInfo, ...], cases: list[dict], progress=None
+) -> dict:
     """Run every case (follow-ups inside their conversation) and return {summary, cases}.
 
     Needs an app context; raises CaseFileError when an expected document is not indexed.
@@ -373,8 +457,10 @@ def evaluate(deps: Deps, registry: tuple[NamespaceInfo, ...], cases: list[dict],
     for case in cases:
         history = list(conversations.get(case.get("follow_up_of") or "", []))
         result = run_case(deps, registry, case, history, document_ids, names)
-        conversations[case["id"]] = history + [{"role": "user", "content": case["question"]},
-                                               {"role": "assistant", "content": result.answer}]
+        conversations[case["id"]] = history + [
+            {"role": "user", "content": case["question"]},
+            {"role": "assistant", "content": result.answer},
+        ]
         results.append(result)
         if progress:
             progress(result)
@@ -407,23 +493,36 @@ def format_report(report: dict, minimums: Mapping[str, float | None] | None = No
     lines = [f"{'metric':<26}{'value':>10}{'minimum':>10}", "-" * 46]
     for name, label in METRICS.items():
         minimum = minimums.get(name)
-        lines.append(f"{label:<26}{_fmt(summary[name]):>10}{(f'{minimum:g}' if minimum is not None else '-'):>10}")
-    for key, label in (("answered_rate", "Answered (in scope)"), ("two_citations_rate", "≥2 citations (in scope)"),
-                       ("duplicate_citations", "Duplicate citations"), ("llm_calls_per_answer", "LLM calls/answer"),
-                       ("max_llm_calls", "Max LLM calls"), ("tokens_per_answer", "Tokens/answer"),
-                       ("ms_per_answer", "ms/answer")):
+        lines.append(
+            f"{label:<26}{_fmt(summary[name]):>10}{(f'{minimum:g}' if minimum is not None else '-'):>10}"
+        )
+    for key, label in (
+        ("answered_rate", "Answered (in scope)"),
+        ("two_citations_rate", "≥2 citations (in scope)"),
+        ("duplicate_citations", "Duplicate citations"),
+        ("llm_calls_per_answer", "LLM calls/answer"),
+        ("max_llm_calls", "Max LLM calls"),
+        ("tokens_per_answer", "Tokens/answer"),
+        ("ms_per_answer", "ms/answer"),
+    ):
         lines.append(f"{label:<26}{_fmt(summary[key]):>10}{'':>10}")
     lines += ["", f"{'kind':<14}{'cases':>6}{'router':>9}{'recall@5':>10}{'MRR':>8}", "-" * 47]
     for kind, row in summary["by_kind"].items():
-        lines.append(f"{kind:<14}{row['cases']:>6}{_fmt(row['router_accuracy']):>9}"
-                     f"{_fmt(row['recall_at_5']):>10}{_fmt(row['mrr']):>8}")
+        lines.append(
+            f"{kind:<14}{row['cases']:>6}{_fmt(row['router_accuracy']):>9}"
+            f"{_fmt(row['recall_at_5']):>10}{_fmt(row['mrr']):>8}"
+        )
     failing = [c for c in report["cases"] if c["failures"]]
     lines.append("")
-    lines.append(f"{summary['cases']} cases ({summary['out_of_scope']} out of scope); "
-                 f"{len(failing)} with a failure.")
+    lines.append(
+        f"{summary['cases']} cases ({summary['out_of_scope']} out of scope); "
+        f"{len(failing)} with a failure."
+    )
     for case in failing:
-        lines.append(f"  {case['id']:<10} {','.join(case['failures']):<18} routed={case['routed_namespaces']} "
-                     f"rank={case['rank']} got={case['retrieved'][:3]}")
+        lines.append(
+            f"  {case['id']:<10} {','.join(case['failures']):<18} routed={case['routed_namespaces']} "
+            f"rank={case['rank']} got={case['retrieved'][:3]}"
+        )
         for problem in case["citation_problems"][:3]:
             lines.append(f"             {problem}")
     return "\n".join(lines)

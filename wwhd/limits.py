@@ -1,7 +1,8 @@
 """Request rate limits (Flask-Limiter: memory, or Redis when REDIS_URL is set) and daily token quotas."""
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import decode_token
@@ -13,8 +14,12 @@ from .errors import QuotaExceeded
 AUTH_ENDPOINTS = frozenset({"auth.login", "auth.token", "auth.register"})
 # The ALB polls /health (liveness, no I/O) every few seconds; CORS preflights are not API calls.
 EXEMPT_ENDPOINTS = frozenset({"health.health", "static"})
-ROLE_SETTINGS = {"anonymous": "RATE_LIMIT_ANON", "viewer": "RATE_LIMIT_USER", "user": "RATE_LIMIT_USER",
-                 "admin": "RATE_LIMIT_ADMIN"}
+ROLE_SETTINGS = {
+    "anonymous": "RATE_LIMIT_ANON",
+    "viewer": "RATE_LIMIT_USER",
+    "user": "RATE_LIMIT_USER",
+    "admin": "RATE_LIMIT_ADMIN",
+}
 
 
 def client_ip() -> str:
@@ -64,15 +69,25 @@ def init_app(app: Flask) -> Limiter:
     limiter = Limiter(
         key_func=lambda: caller()[1],
         application_limits=[
-            ApplicationLimit(limit_provider=_role_limit, key_function=lambda: caller()[1], scope="requests",
-                             error_message=_too_many),
-            ApplicationLimit(limit_provider=lambda: cfg["RATE_LIMIT_LOGIN"], key_function=lambda: f"ip:{client_ip()}",
-                             scope="auth", error_message=_too_many_logins,
-                             exempt_when=lambda: request.endpoint not in AUTH_ENDPOINTS),
+            ApplicationLimit(
+                limit_provider=_role_limit,
+                key_function=lambda: caller()[1],
+                scope="requests",
+                error_message=_too_many,
+            ),
+            ApplicationLimit(
+                limit_provider=lambda: cfg["RATE_LIMIT_LOGIN"],
+                key_function=lambda: f"ip:{client_ip()}",
+                scope="auth",
+                error_message=_too_many_logins,
+                exempt_when=lambda: request.endpoint not in AUTH_ENDPOINTS,
+            ),
         ],
         storage_uri=storage,
         # Redis down must not take the API down: count in memory per process until it is back.
-        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1} if cfg["REDIS_URL"] else {},
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1}
+        if cfg["REDIS_URL"]
+        else {},
         in_memory_fallback_enabled=bool(cfg["REDIS_URL"]),
         swallow_errors=True,
         headers_enabled=True,
@@ -89,7 +104,9 @@ def init_app(app: Flask) -> Limiter:
             response.headers.pop("Retry-After", None)
         return response
 
-    limiter.request_filter(lambda: request.method == "OPTIONS" or request.endpoint in EXEMPT_ENDPOINTS)
+    limiter.request_filter(
+        lambda: request.method == "OPTIONS" or request.endpoint in EXEMPT_ENDPOINTS
+    )
     limiter.init_app(app)
     app.extensions["wwhd_limiter"] = limiter
     return limiter
@@ -100,7 +117,7 @@ def daily_quota(role: str) -> int:
 
 
 def seconds_until_utc_midnight(now: datetime | None = None) -> int:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     midnight = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     return max(1, int((midnight - now).total_seconds()))
 
@@ -108,6 +125,7 @@ def seconds_until_utc_midnight(now: datetime | None = None) -> int:
 def check_quota(user) -> None:
     """Raise QuotaExceeded (429 + Retry-After until the UTC day ends) when the user's tokens today reach the role's quota."""
     from .usage import usage_today
+
     quota = daily_quota(user.role)
     if quota <= 0:
         return
@@ -116,4 +134,6 @@ def check_quota(user) -> None:
         retry = seconds_until_utc_midnight()
         raise QuotaExceeded(
             f"You have used today's {quota:,} tokens. The quota resets at midnight UTC.",
-            headers={"Retry-After": str(retry)}, extra={"quota": {"limit": quota, "used": used, "reset_in": retry}})
+            headers={"Retry-After": str(retry)},
+            extra={"quota": {"limit": quota, "used": used, "reset_in": retry}},
+        )

@@ -1,4 +1,5 @@
 """JSON logs on stdout and the X-Request-ID every response carries."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,13 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"mess
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-                 + f".{int(record.msecs):03d}Z", "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage()}
+        entry = {
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
@@ -31,6 +36,7 @@ class RequestContextFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         from flask import has_request_context
+
         if has_request_context():
             record.request_id = getattr(record, "request_id", None) or g.get("request_id")
             record.user_id = getattr(record, "user_id", None) or g.get("user_id")
@@ -72,6 +78,13 @@ def init_app(app: Flask) -> None:
         response.headers[REQUEST_ID_HEADER] = g.get("request_id") or uuid.uuid4().hex
         latency_ms = round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 2)
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        access.info("request", extra={"method": request.method, "route": route, "status": response.status_code,
-                                      "latency_ms": latency_ms})
+        access.info(
+            "request",
+            extra={
+                "method": request.method,
+                "route": route,
+                "status": response.status_code,
+                "latency_ms": latency_ms,
+            },
+        )
         return response

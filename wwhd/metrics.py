@@ -1,4 +1,5 @@
 """CloudWatch Embedded Metric Format lines on stdout: RequestLatency, TokenUsage, cost, errors, retrieval."""
+
 from __future__ import annotations
 
 import json
@@ -13,11 +14,37 @@ from flask import Flask, g, request
 # `_aws` documents into metrics; no agent and no PutMetricData calls.
 log = logging.getLogger("wwhd.metrics")
 
-UNITS = frozenset({
-    "Seconds", "Microseconds", "Milliseconds", "Bytes", "Kilobytes", "Megabytes", "Gigabytes", "Terabytes",
-    "Bits", "Kilobits", "Megabits", "Gigabits", "Terabits", "Percent", "Count", "Bytes/Second",
-    "Kilobytes/Second", "Megabytes/Second", "Gigabytes/Second", "Terabytes/Second", "Bits/Second",
-    "Kilobits/Second", "Megabits/Second", "Gigabits/Second", "Terabits/Second", "Count/Second", "None"})
+UNITS = frozenset(
+    {
+        "Seconds",
+        "Microseconds",
+        "Milliseconds",
+        "Bytes",
+        "Kilobytes",
+        "Megabytes",
+        "Gigabytes",
+        "Terabytes",
+        "Bits",
+        "Kilobits",
+        "Megabits",
+        "Gigabits",
+        "Terabits",
+        "Percent",
+        "Count",
+        "Bytes/Second",
+        "Kilobytes/Second",
+        "Megabytes/Second",
+        "Gigabytes/Second",
+        "Terabytes/Second",
+        "Bits/Second",
+        "Kilobits/Second",
+        "Megabits/Second",
+        "Gigabits/Second",
+        "Terabits/Second",
+        "Count/Second",
+        "None",
+    }
+)
 
 
 class _StdoutLines(logging.Handler):
@@ -36,12 +63,20 @@ def _configure_logger() -> None:
     if not any(isinstance(h, _StdoutLines) for h in log.handlers):
         log.addHandler(_StdoutLines())
     log.setLevel(logging.INFO)
-    log.propagate = False  # the JSON log handler would wrap the document and CloudWatch would not parse it
+    log.propagate = (
+        False  # the JSON log handler would wrap the document and CloudWatch would not parse it
+    )
 
 
-def document(namespace: str, dimensions: Mapping[str, str], metrics: Mapping[str, tuple[float, str]], *,
-             dimension_sets: list[list[str]] | None = None, properties: Mapping[str, object] | None = None,
-             timestamp_ms: int | None = None) -> dict:
+def document(
+    namespace: str,
+    dimensions: Mapping[str, str],
+    metrics: Mapping[str, tuple[float, str]],
+    *,
+    dimension_sets: list[list[str]] | None = None,
+    properties: Mapping[str, object] | None = None,
+    timestamp_ms: int | None = None,
+) -> dict:
     """One EMF document: metric values and dimensions as top-level members, described under `_aws`.
 
     `metrics` maps name → (value, unit); units are CloudWatch's. Properties are searchable in Logs
@@ -55,58 +90,108 @@ def document(namespace: str, dimensions: Mapping[str, str], metrics: Mapping[str
     doc.update({name: value for name, (value, _) in metrics.items()})
     doc["_aws"] = {
         "Timestamp": timestamp_ms if timestamp_ms is not None else int(time.time() * 1000),
-        "CloudWatchMetrics": [{
-            "Namespace": namespace,
-            "Dimensions": dimension_sets or [list(dimensions)],
-            "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()],
-        }],
+        "CloudWatchMetrics": [
+            {
+                "Namespace": namespace,
+                "Dimensions": dimension_sets or [list(dimensions)],
+                "Metrics": [{"Name": name, "Unit": unit} for name, (_, unit) in metrics.items()],
+            }
+        ],
     }
     return doc
 
 
-def emit(config: Mapping, dimensions: Mapping[str, str], metrics: Mapping[str, tuple[float, str]], *,
-         dimension_sets: list[list[str]] | None = None, properties: Mapping[str, object] | None = None) -> None:
+def emit(
+    config: Mapping,
+    dimensions: Mapping[str, str],
+    metrics: Mapping[str, tuple[float, str]],
+    *,
+    dimension_sets: list[list[str]] | None = None,
+    properties: Mapping[str, object] | None = None,
+) -> None:
     """Write one EMF line (Environment is added to `dimensions`); never raises."""
     if not config.get("METRICS_ENABLED", True):
         return
     try:
         dims = {"Environment": config["METRICS_ENVIRONMENT"], **dimensions}
         sets = [["Environment", *s] for s in dimension_sets] if dimension_sets else None
-        log.info(json.dumps(document(config["METRICS_NAMESPACE"], dims, metrics, dimension_sets=sets,
-                                     properties=properties), default=str, separators=(",", ":")))
+        log.info(
+            json.dumps(
+                document(
+                    config["METRICS_NAMESPACE"],
+                    dims,
+                    metrics,
+                    dimension_sets=sets,
+                    properties=properties,
+                ),
+                default=str,
+                separators=(",", ":"),
+            )
+        )
     except Exception:  # a metric is never worth a failed request
         logging.getLogger(__name__).exception("metric emit failed")
 
 
-def record_request(config: Mapping, method: str, route: str, status: int, latency_ms: float,
-                   request_id: str | None = None, user_id: int | None = None) -> None:
+def record_request(
+    config: Mapping,
+    method: str,
+    route: str,
+    status: int,
+    latency_ms: float,
+    request_id: str | None = None,
+    user_id: int | None = None,
+) -> None:
     """RequestLatency and 4xx/5xx counts, per endpoint and for the whole environment (the alarm's view)."""
-    emit(config, {"Endpoint": f"{method} {route}"},
-         {"RequestLatency": (latency_ms, "Milliseconds"), "Requests": (1, "Count"),
-          "Errors4xx": (1 if 400 <= status < 500 else 0, "Count"), "Errors5xx": (1 if status >= 500 else 0, "Count")},
-         dimension_sets=[["Endpoint"], []], properties={"StatusCode": status, "RequestId": request_id, "UserId": user_id})
+    emit(
+        config,
+        {"Endpoint": f"{method} {route}"},
+        {
+            "RequestLatency": (latency_ms, "Milliseconds"),
+            "Requests": (1, "Count"),
+            "Errors4xx": (1 if 400 <= status < 500 else 0, "Count"),
+            "Errors5xx": (1 if status >= 500 else 0, "Count"),
+        },
+        dimension_sets=[["Endpoint"], []],
+        properties={"StatusCode": status, "RequestId": request_id, "UserId": user_id},
+    )
 
 
-def record_turn(config: Mapping, final: Mapping, user_id: int | None, message_id: str | None) -> None:
+def record_turn(
+    config: Mapping, final: Mapping, user_id: int | None, message_id: str | None
+) -> None:
     """TokenUsage and EstimatedCost per model, and retrieval hits / empty retrievals, for one answered turn."""
     from .usage import cost_usd
+
     by_model: dict[str, list[int]] = {}
     for used in final.get("usage") or []:
         totals = by_model.setdefault(used.get("model") or "unknown", [0, 0])
         totals[0] += int(used.get("prompt_tokens", 0))
         totals[1] += int(used.get("completion_tokens", 0))
     for model, (prompt, completion) in by_model.items():
-        emit(config, {"Model": model},
-             {"TokenUsage": (prompt + completion, "Count"), "PromptTokens": (prompt, "Count"),
-              "CompletionTokens": (completion, "Count"), "EstimatedCost": (cost_usd(model, prompt, completion), "None")},
-             properties={"UserId": user_id, "MessageId": message_id, "CostCurrency": "USD"})
+        emit(
+            config,
+            {"Model": model},
+            {
+                "TokenUsage": (prompt + completion, "Count"),
+                "PromptTokens": (prompt, "Count"),
+                "CompletionTokens": (completion, "Count"),
+                "EstimatedCost": (cost_usd(model, prompt, completion), "None"),
+            },
+            properties={"UserId": user_id, "MessageId": message_id, "CostCurrency": "USD"},
+        )
     if "kb_available" in final:  # crisis replies skip retrieval entirely
         available = bool(final.get("kb_available"))
         hits = len(final.get("citations") or [])
-        emit(config, {}, {"RetrievalHits": (hits, "Count"),
-                          "EmptyRetrievals": (1 if available and hits == 0 else 0, "Count"),
-                          "KnowledgeBaseUnavailable": (0 if available else 1, "Count")},
-             properties={"UserId": user_id, "MessageId": message_id})
+        emit(
+            config,
+            {},
+            {
+                "RetrievalHits": (hits, "Count"),
+                "EmptyRetrievals": (1 if available and hits == 0 else 0, "Count"),
+                "KnowledgeBaseUnavailable": (0 if available else 1, "Count"),
+            },
+            properties={"UserId": user_id, "MessageId": message_id},
+        )
 
 
 def record_turn_error(config: Mapping, code: str, user_id: int | None = None) -> None:
@@ -122,6 +207,13 @@ def init_app(app: Flask) -> None:
         started = g.get("started")
         if started is not None:
             route = request.url_rule.rule if request.url_rule else "unmatched"
-            record_request(app.config, request.method, route, response.status_code,
-                           round((time.perf_counter() - started) * 1000, 2), g.get("request_id"), g.get("user_id"))
+            record_request(
+                app.config,
+                request.method,
+                route,
+                response.status_code,
+                round((time.perf_counter() - started) * 1000, 2),
+                g.get("request_id"),
+                g.get("user_id"),
+            )
         return response

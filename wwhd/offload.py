@@ -1,4 +1,5 @@
 """Run CPU-heavy work (parsing, chunking, BM25 vectors) off the gevent loop when gevent is active."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -26,4 +27,5 @@ def cpu_bound(fn: Callable[..., T], *args, **kwargs) -> T:
     if not _gevent_active():
         return fn(*args, **kwargs)
     import gevent
+
     return gevent.get_hub().threadpool.apply(fn, args, kwargs)

@@ -1,4 +1,5 @@
 """Server-sent event framing and response headers."""
+
 from __future__ import annotations
 
 import json

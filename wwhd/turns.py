@@ -1,4 +1,5 @@
 """One chat turn: run the pipeline in a worker, relay its events, and always save the answer."""
+
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 from flask import Flask
 
 from . import metrics
-from .chats import Turn, finish_turn
+from .conversations import Turn, finish_turn
 from .deps import Deps
 from .knowledge.namespaces import NamespaceInfo
 from .pipeline.context import Cancelled, PipelineContext
@@ -24,8 +25,12 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     """(code, user-facing message) for a pipeline failure; details go to the log, not the client."""
     try:
         import openai
+
         if isinstance(exc, openai.RateLimitError):
-            return "LLM_RATE_LIMITED", "The language model is busy (rate limited). Please try again shortly."
+            return (
+                "LLM_RATE_LIMITED",
+                "The language model is busy (rate limited). Please try again shortly.",
+            )
         if isinstance(exc, (openai.APITimeoutError, TimeoutError)):
             return "LLM_TIMEOUT", "The language model took too long to respond. Please try again."
         if isinstance(exc, (openai.APIError, openai.APIConnectionError)):
@@ -36,7 +41,11 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
 
 
 def _pump(app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Queue) -> None:
-    state = {"question": turn.question, "history": turn.history, "namespace_hint": turn.namespace_hint}
+    state = {
+        "question": turn.question,
+        "history": turn.history,
+        "namespace_hint": turn.namespace_hint,
+    }
     try:
         with app.app_context():
             for event in run_turn(deps.graph, state, ctx):
@@ -49,8 +58,9 @@ def _pump(app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Q
         out.put(_END)
 
 
-def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float,
-                registry: tuple[NamespaceInfo, ...]) -> Iterator[tuple[str, dict | None]]:
+def turn_events(
+    app: Flask, deps: Deps, turn: Turn, ping_seconds: float, registry: tuple[NamespaceInfo, ...]
+) -> Iterator[tuple[str, dict | None]]:
     """Yield (event, data) in the SSE contract's order, ("ping", None) during silences.
 
     The answer is saved exactly once: before `done`, as failed after an error, or as interrupted
@@ -59,7 +69,9 @@ def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float,
     ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
     out: queue.Queue = queue.Queue()
     started = time.perf_counter()
-    worker = threading.Thread(target=_pump, args=(app, deps, turn, ctx, out), daemon=True, name="wwhd-turn")
+    worker = threading.Thread(
+        target=_pump, args=(app, deps, turn, ctx, out), daemon=True, name="wwhd-turn"
+    )
     tokens: list[str] = []
     citations: list[dict] = []
     saved = False
@@ -70,8 +82,14 @@ def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float,
         partial = dict(final or {})
         partial.setdefault("citations", citations)
         with app.app_context():
-            finish_turn(turn, "".join(tokens) if final is None else final.get("answer", "".join(tokens)),
-                        status, partial, error, deps.chat_model.name)
+            finish_turn(
+                turn,
+                "".join(tokens) if final is None else final.get("answer", "".join(tokens)),
+                status,
+                partial,
+                error,
+                deps.chat_model.name,
+            )
 
     yield "start", {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id}
     worker.start()
@@ -93,22 +111,37 @@ def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float,
                 yield "token", {"content": payload}
             elif kind == "final":
                 final = payload
-                final["timings"] = {**final.get("timings", {}),
-                                    "total_ms": round((time.perf_counter() - started) * 1000, 2)}
+                final["timings"] = {
+                    **final.get("timings", {}),
+                    "total_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
                 save("complete", final)
                 metrics.record_turn(app.config, final, turn.user_id, turn.assistant_message_id)
-                yield "metadata", {"usage": _usage_summary(final.get("usage", [])),
-                                   "namespaces": final.get("namespaces", []), "model": deps.chat_model.name,
-                                   "timings": final["timings"], "covered": final.get("covered", False),
-                                   "llm_calls": final.get("llm_calls", 0)}
+                yield (
+                    "metadata",
+                    {
+                        "usage": _usage_summary(final.get("usage", [])),
+                        "namespaces": final.get("namespaces", []),
+                        "model": deps.chat_model.name,
+                        "timings": final["timings"],
+                        "covered": final.get("covered", False),
+                        "llm_calls": final.get("llm_calls", 0),
+                    },
+                )
                 yield "done", {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id}
                 return
             elif kind == "failed":
                 code, message = classify_failure(payload)
                 # Type and HTTP status only: provider messages can echo part of the API key.
-                log.error("turn failed", extra={"chat_id": turn.chat_id, "error_type": type(payload).__name__,
-                                                "error_code": code,
-                                                "status_code": getattr(payload, "status_code", None)})
+                log.error(
+                    "turn failed",
+                    extra={
+                        "chat_id": turn.chat_id,
+                        "error_type": type(payload).__name__,
+                        "error_code": code,
+                        "status_code": getattr(payload, "status_code", None),
+                    },
+                )
                 save("failed", None, f"{code}: {type(payload).__name__}")
                 metrics.record_turn_error(app.config, code, turn.user_id)
                 yield "error", {"code": code, "message": message}
@@ -124,5 +157,9 @@ def turn_events(app: Flask, deps: Deps, turn: Turn, ping_seconds: float,
 def _usage_summary(usages: list[dict]) -> dict:
     prompt = sum(u.get("prompt_tokens", 0) for u in usages)
     completion = sum(u.get("completion_tokens", 0) for u in usages)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-            "by_model": usages}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "by_model": usages,
+    }

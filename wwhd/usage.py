@@ -1,7 +1,8 @@
 """Token accounting: cost per model and usage per user per day."""
+
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from sqlalchemy import func, select
 
@@ -22,35 +23,52 @@ PRICES: dict[str, tuple[float, float]] = {
 
 
 def today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     prompt_price, completion_price = PRICES.get(model, PRICES.get(model.split("/")[-1], (0.0, 0.0)))
-    return round((prompt_tokens * prompt_price + completion_tokens * completion_price) / 1_000_000, 6)
+    return round(
+        (prompt_tokens * prompt_price + completion_tokens * completion_price) / 1_000_000, 6
+    )
 
 
 def record(user_id: int | None, message_id: str | None, usage: dict) -> TokenUsage:
     """Add one usage row (flushes nothing; the turn's owner commits)."""
-    row = TokenUsage(user_id=user_id, message_id=message_id, kind=usage.get("kind", "chat"), model=usage["model"],
-                     prompt_tokens=int(usage.get("prompt_tokens", 0)),
-                     completion_tokens=int(usage.get("completion_tokens", 0)),
-                     total_tokens=int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0)),
-                     cost_usd=cost_usd(usage["model"], int(usage.get("prompt_tokens", 0)),
-                                       int(usage.get("completion_tokens", 0))),
-                     day=today())
+    row = TokenUsage(
+        user_id=user_id,
+        message_id=message_id,
+        kind=usage.get("kind", "chat"),
+        model=usage["model"],
+        prompt_tokens=int(usage.get("prompt_tokens", 0)),
+        completion_tokens=int(usage.get("completion_tokens", 0)),
+        total_tokens=int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0)),
+        cost_usd=cost_usd(
+            usage["model"],
+            int(usage.get("prompt_tokens", 0)),
+            int(usage.get("completion_tokens", 0)),
+        ),
+        day=today(),
+    )
     db.session.add(row)
     return row
 
 
 def usage_today(user_id: int) -> dict:
     row = db.session.execute(
-        select(func.coalesce(func.sum(TokenUsage.prompt_tokens), 0),
-               func.coalesce(func.sum(TokenUsage.completion_tokens), 0),
-               func.coalesce(func.sum(TokenUsage.cost_usd), 0),
-               func.count(func.distinct(TokenUsage.message_id)))
-        .where(TokenUsage.user_id == user_id, TokenUsage.day == today())).one()
+        select(
+            func.coalesce(func.sum(TokenUsage.prompt_tokens), 0),
+            func.coalesce(func.sum(TokenUsage.completion_tokens), 0),
+            func.coalesce(func.sum(TokenUsage.cost_usd), 0),
+            func.count(func.distinct(TokenUsage.message_id)),
+        ).where(TokenUsage.user_id == user_id, TokenUsage.day == today())
+    ).one()
     prompt, completion, cost, messages = row
-    return {"date": today().isoformat(), "prompt_tokens": int(prompt), "completion_tokens": int(completion),
-            "total_tokens": int(prompt) + int(completion), "cost_usd": round(float(cost), 6),
-            "messages": int(messages)}
+    return {
+        "date": today().isoformat(),
+        "prompt_tokens": int(prompt),
+        "completion_tokens": int(completion),
+        "total_tokens": int(prompt) + int(completion),
+        "cost_usd": round(float(cost), 6),
+        "messages": int(messages),
+    }

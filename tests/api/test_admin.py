@@ -1,9 +1,10 @@
 """Admin views: stats, unanswered questions, feedback summary, user management."""
+
 from __future__ import annotations
 
 import pytest
 
-from wwhd.chats import record_unanswered
+from wwhd.conversations import record_unanswered
 from wwhd.extensions import db
 
 COVERED = "How do my wife and I stop fighting about money?"
@@ -16,8 +17,15 @@ def ask(client, headers, content):
     return reply.get_json()
 
 
-@pytest.mark.parametrize("path", ["/api/v1/admin/stats", "/api/v1/admin/unanswered", "/api/v1/admin/feedback",
-                                  "/api/v1/admin/users"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/admin/stats",
+        "/api/v1/admin/unanswered",
+        "/api/v1/admin/feedback",
+        "/api/v1/admin/users",
+    ],
+)
 def test_admin_only(client, auth, path):
     assert client.get(path).status_code == 401
     for role in ("viewer", "user"):
@@ -30,7 +38,9 @@ def test_unanswered_questions_are_recorded_counted_and_sorted(samples, client, a
     user, admin = auth.headers(), auth.headers("admin")
     for _ in range(3):
         assert ask(client, user, NOT_COVERED)["covered"] is False
-    ask(client, user, "Explain how QUANTUM computers factor large numbers!")  # same question, other spelling
+    ask(
+        client, user, "Explain how QUANTUM computers factor large numbers!"
+    )  # same question, other spelling
     ask(client, user, "Which hotel in Lisbon is best for a city break?")
     ask(client, user, COVERED)  # answered: not recorded
     listing = client.get("/api/v1/admin/unanswered", headers=admin).get_json()
@@ -63,9 +73,15 @@ def test_stats_counts_users_documents_usage_and_feedback(samples, client, auth):
     auth.create("viewer")
     admin = auth.headers("admin")
     answer = ask(client, user, COVERED)
-    client.post(f"/api/v1/messages/{answer['message_id']}/feedback", json={"rating": "up"}, headers=user)
+    client.post(
+        f"/api/v1/messages/{answer['message_id']}/feedback", json={"rating": "up"}, headers=user
+    )
     stats = client.get("/api/v1/admin/stats", headers=admin).get_json()
-    assert stats["users"] == {"total": 3, "active": 3, "by_role": {"viewer": 1, "user": 1, "admin": 1}}
+    assert stats["users"] == {
+        "total": 3,
+        "active": 3,
+        "by_role": {"viewer": 1, "user": 1, "admin": 1},
+    }
     assert stats["documents"]["by_status"]["indexed"] == 8 and stats["documents"]["total"] == 8
     assert stats["documents"]["chunks"] > 8
     assert stats["usage"]["today"]["messages"] >= 1 and stats["usage"]["total"]["cost_usd"] == 0
@@ -85,13 +101,26 @@ def test_feedback_summary_counts_comments_and_worst_documents(samples, client, a
         assert reply.status_code in (200, 201), reply.get_json()
 
     rate(alice, mine["message_id"], rating="down", comment="Too vague.")
-    rate(alice, mine["message_id"], rating="down", citation_id=citations[0]["id"], comment="Wrong clip.")
+    rate(
+        alice,
+        mine["message_id"],
+        rating="down",
+        citation_id=citations[0]["id"],
+        comment="Wrong clip.",
+    )
     theirs = ask(client, bob, "How do I do a horse stance?")
     rate(bob, theirs["message_id"], rating="up", comment="Clear, thanks!")
     summary = client.get("/api/v1/admin/feedback", headers=admin).get_json()
     assert summary["up"] == 1 and summary["down"] == 2
-    assert summary["answers"] == {"up": 1, "down": 1} and summary["citations"] == {"up": 0, "down": 1}
-    assert [c["comment"] for c in summary["recent_comments"]] == ["Clear, thanks!", "Wrong clip.", "Too vague."]
+    assert summary["answers"] == {"up": 1, "down": 1} and summary["citations"] == {
+        "up": 0,
+        "down": 1,
+    }
+    assert [c["comment"] for c in summary["recent_comments"]] == [
+        "Clear, thanks!",
+        "Wrong clip.",
+        "Too vague.",
+    ]
     assert summary["recent_comments"][0]["username"].startswith("user")
     assert [d["document_id"] for d in summary["worst_documents"]] == [bad_doc]
     assert summary["worst_documents"][0]["down"] == 1 and summary["worst_documents"][0]["title"]
@@ -105,10 +134,17 @@ def test_admin_manages_roles_and_access(client, auth):
     token = auth.login(target)["access_token"]
     listing = client.get("/api/v1/admin/users?q=user", headers=admin).get_json()
     assert [u["id"] for u in listing["items"]] == [target["id"]]
-    promoted = client.patch(f"/api/v1/admin/users/{target['id']}", json={"role": "admin"}, headers=admin)
+    promoted = client.patch(
+        f"/api/v1/admin/users/{target['id']}", json={"role": "admin"}, headers=admin
+    )
     assert promoted.status_code == 200 and promoted.get_json()["role"] == "admin"
-    assert client.get("/api/v1/admin/stats", headers={"Authorization": f"Bearer {token}"}).status_code == 200
-    disabled = client.patch(f"/api/v1/admin/users/{target['id']}", json={"is_active": False}, headers=admin)
+    assert (
+        client.get("/api/v1/admin/stats", headers={"Authorization": f"Bearer {token}"}).status_code
+        == 200
+    )
+    disabled = client.patch(
+        f"/api/v1/admin/users/{target['id']}", json={"is_active": False}, headers=admin
+    )
     assert disabled.get_json()["is_active"] is False
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert client.get("/api/v1/admin/users?role=admin", headers=admin).get_json()["total"] == 2
@@ -121,8 +157,13 @@ def test_user_updates_are_validated(client, auth):
     for body in ({"role": "root"}, {"is_active": "no"}, {"email": "x@y.z"}, {}):
         reply = client.patch(url, json=body, headers=admin)
         assert reply.status_code == 422, body
-    assert client.patch("/api/v1/admin/users/999999", json={"role": "user"}, headers=admin).status_code == 404
-    assert client.patch(url, json={"role": "admin"}, headers=auth.headers("user")).status_code == 403
+    assert (
+        client.patch("/api/v1/admin/users/999999", json={"role": "user"}, headers=admin).status_code
+        == 404
+    )
+    assert (
+        client.patch(url, json={"role": "admin"}, headers=auth.headers("user")).status_code == 403
+    )
     assert client.get("/api/v1/admin/users?role=root", headers=admin).status_code == 422
 
 

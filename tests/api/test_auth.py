@@ -1,4 +1,5 @@
 """Auth flows: register, login (JSON and OAuth2 form), refresh, logout, whoami."""
+
 from __future__ import annotations
 
 from wwhd.extensions import db
@@ -6,7 +7,9 @@ from wwhd.models import AuthSession, User
 
 
 def register(client, email="ann@example.com", password="correct-horse-battery", **extra):
-    return client.post("/api/v1/auth/register", json={"email": email, "password": password, **extra})
+    return client.post(
+        "/api/v1/auth/register", json={"email": email, "password": password, **extra}
+    )
 
 
 def bearer(token: str) -> dict:
@@ -14,11 +17,17 @@ def bearer(token: str) -> dict:
 
 
 def test_register_returns_tokens_and_a_plain_user(client, app):
-    reply = register(client, username="ann", role="admin")  # a self-registered user never picks a role
+    reply = register(
+        client, username="ann", role="admin"
+    )  # a self-registered user never picks a role
     assert reply.status_code == 201, reply.get_json()
     body = reply.get_json()
     assert body["token_type"] == "bearer" and body["expires_in"] > 0
-    assert body["access_token"] and body["refresh_token"] and body["access_token"] != body["refresh_token"]
+    assert (
+        body["access_token"]
+        and body["refresh_token"]
+        and body["access_token"] != body["refresh_token"]
+    )
     assert body["user"]["email"] == "ann@example.com" and body["user"]["role"] == "user"
     assert "password" not in str(body["user"]) and "hash" not in str(body["user"])
     me = client.get("/api/v1/auth/me", headers=bearer(body["access_token"]))
@@ -29,7 +38,10 @@ def test_register_returns_tokens_and_a_plain_user(client, app):
 
 
 def test_signup_alias_and_username_defaults_to_the_email_name(client):
-    reply = client.post("/api/v1/auth/signup", json={"email": "Bob.Smith@Example.com", "password": "correct-horse-battery"})
+    reply = client.post(
+        "/api/v1/auth/signup",
+        json={"email": "Bob.Smith@Example.com", "password": "correct-horse-battery"},
+    )
     assert reply.status_code == 201, reply.get_json()
     user = reply.get_json()["user"]
     assert user["email"] == "bob.smith@example.com" and user["username"] == "Bob.Smith"
@@ -47,10 +59,14 @@ def test_register_rejects_duplicates_and_bad_input_with_field_errors(client):
     assert bad_email.status_code == 422 and bad_email.get_json()["detail"]
     missing = client.post("/api/v1/auth/register", json={"email": "x@example.com"})
     assert missing.status_code == 422
-    wrong_type = client.post("/api/v1/auth/register", json={"email": ["x@example.com"], "password": "correct-horse"})
+    wrong_type = client.post(
+        "/api/v1/auth/register", json={"email": ["x@example.com"], "password": "correct-horse"}
+    )
     assert wrong_type.status_code == 422
     not_json = client.post("/api/v1/auth/register", data="email=x", content_type="text/plain")
-    assert not_json.status_code == 400 and not_json.get_json()["error"]["code"] == "VALIDATION_ERROR"
+    assert (
+        not_json.status_code == 400 and not_json.get_json()["error"]["code"] == "VALIDATION_ERROR"
+    )
     broken = client.post("/api/v1/auth/register", data="{", content_type="application/json")
     assert broken.status_code == 400
     array = client.post("/api/v1/auth/register", json=["a"])
@@ -61,15 +77,21 @@ def test_login_by_email_or_username_case_insensitive(client, auth):
     user = auth.create("user")
     for identifier in (user["email"].upper(), user["username"]):
         key = "email" if "@" in identifier else "username"
-        reply = client.post("/api/v1/auth/login", json={key: identifier, "password": user["password"]})
+        reply = client.post(
+            "/api/v1/auth/login", json={key: identifier, "password": user["password"]}
+        )
         assert reply.status_code == 200, reply.get_json()
         assert reply.get_json()["user"]["id"] == user["id"]
 
 
 def test_login_failures_do_not_reveal_which_part_was_wrong(client, auth):
     user = auth.create("user")
-    wrong_password = client.post("/api/v1/auth/login", json={"email": user["email"], "password": "wrong-password"})
-    unknown_user = client.post("/api/v1/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"})
+    wrong_password = client.post(
+        "/api/v1/auth/login", json={"email": user["email"], "password": "wrong-password"}
+    )
+    unknown_user = client.post(
+        "/api/v1/auth/login", json={"email": "nobody@example.com", "password": "wrong-password"}
+    )
     assert wrong_password.status_code == unknown_user.status_code == 401
     assert wrong_password.get_json()["detail"] == unknown_user.get_json()["detail"]
     empty = client.post("/api/v1/auth/login", json={"email": "", "password": ""})
@@ -79,16 +101,26 @@ def test_login_failures_do_not_reveal_which_part_was_wrong(client, auth):
 def test_oauth2_password_form(client, auth):
     user = auth.create("user")
     for identifier in (user["username"], user["email"]):
-        reply = client.post("/api/v1/auth/token", data={"username": identifier, "password": user["password"]})
+        reply = client.post(
+            "/api/v1/auth/token", data={"username": identifier, "password": user["password"]}
+        )
         assert reply.status_code == 200, reply.get_json()
         assert reply.get_json()["token_type"] == "bearer"
     assert client.post("/api/v1/auth/token", data={"username": user["username"]}).status_code == 422
-    assert client.post("/api/v1/auth/token", data={"username": user["username"], "password": "nope-nope"}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": user["username"], "password": "nope-nope"}
+        ).status_code
+        == 401
+    )
 
 
 def test_refresh_issues_a_new_access_token_and_needs_a_refresh_token(client, auth):
     tokens = auth.login(auth.create("user"))
-    assert client.post("/api/v1/auth/refresh", headers=bearer(tokens["access_token"])).status_code == 401
+    assert (
+        client.post("/api/v1/auth/refresh", headers=bearer(tokens["access_token"])).status_code
+        == 401
+    )
     reply = client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"]))
     assert reply.status_code == 200, reply.get_json()
     fresh = reply.get_json()["access_token"]
@@ -119,14 +151,21 @@ def test_disabled_accounts_cannot_log_in_or_use_old_tokens(client, auth, app):
     with app.app_context():
         db.session.get(User, user["id"]).is_active = False
         db.session.commit()
-    reply = client.post("/api/v1/auth/login", json={"email": user["email"], "password": user["password"]})
+    reply = client.post(
+        "/api/v1/auth/login", json={"email": user["email"], "password": user["password"]}
+    )
     assert reply.status_code == 403
     assert client.get("/api/v1/auth/me", headers=bearer(tokens["access_token"])).status_code == 401
 
 
 def test_missing_or_malformed_authorization_is_401_json(client):
-    for headers in ({}, {"Authorization": "Bearer"}, {"Authorization": "Basic dXNlcjpwYXNz"},
-                    {"Authorization": "Bearer not.a.jwt"}, {"Authorization": "Bearer " + "a" * 5000}):
+    for headers in (
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer not.a.jwt"},
+        {"Authorization": "Bearer " + "a" * 5000},
+    ):
         reply = client.get("/api/v1/auth/me", headers=headers)
         assert reply.status_code == 401, headers
         body = reply.get_json()

@@ -1,4 +1,5 @@
 """History routes: list, read, rename, delete — and nobody else's chats."""
+
 from __future__ import annotations
 
 
@@ -25,9 +26,14 @@ def test_read_rename_delete(samples, client, auth):
     detail = client.get(f"/api/v1/chats/{chat_id}", headers=headers).get_json()
     assert [m["role"] for m in detail["messages"]] == ["user", "assistant"]
     assert detail["messages"][1]["citations"]
-    renamed = client.patch(f"/api/v1/chats/{chat_id}", json={"title": "Front door"}, headers=headers)
+    renamed = client.patch(
+        f"/api/v1/chats/{chat_id}", json={"title": "Front door"}, headers=headers
+    )
     assert renamed.status_code == 200 and renamed.get_json()["title"] == "Front door"
-    assert client.patch(f"/api/v1/chats/{chat_id}", json={"title": ""}, headers=headers).status_code == 422
+    assert (
+        client.patch(f"/api/v1/chats/{chat_id}", json={"title": ""}, headers=headers).status_code
+        == 422
+    )
     assert client.delete(f"/api/v1/chats/{chat_id}", headers=headers).status_code == 204
     assert client.get(f"/api/v1/chats/{chat_id}", headers=headers).status_code == 404
 
@@ -36,9 +42,13 @@ def test_other_users_chats_are_not_found(samples, client, auth):
     owner, intruder = auth.headers(), auth.headers()
     chat_id = ask(client, owner)
     for method in ("get", "patch", "delete"):
-        reply = getattr(client, method)(f"/api/v1/chats/{chat_id}", json={"title": "x"}, headers=intruder)
+        reply = getattr(client, method)(
+            f"/api/v1/chats/{chat_id}", json={"title": "x"}, headers=intruder
+        )
         assert reply.status_code == 404, method
-    continued = client.post("/api/v1/chat", json={"content": "more", "chat_id": chat_id}, headers=intruder)
+    continued = client.post(
+        "/api/v1/chat", json={"content": "more", "chat_id": chat_id}, headers=intruder
+    )
     assert continued.status_code == 404
     assert client.get("/api/v1/chats", headers=intruder).get_json()["total"] == 0
     assert client.get(f"/api/v1/chats/{chat_id}", headers=owner).status_code == 200
@@ -59,10 +69,13 @@ def test_list_counts_only_the_users_own_messages(samples, client, auth, app):
     from sqlalchemy import event
 
     from wwhd.extensions import db
+
     owner, other = auth.headers(), auth.headers()
     mine = ask(client, owner)
     ask(client, owner, "What does Herman say about saving money?")
-    client.post("/api/v1/chat", json={"content": "And more on clutter?", "chat_id": mine}, headers=owner)
+    client.post(
+        "/api/v1/chat", json={"content": "And more on clutter?", "chat_id": mine}, headers=owner
+    )
     for _ in range(2):
         ask(client, other)
     statements: list[str] = []
@@ -81,4 +94,6 @@ def test_list_counts_only_the_users_own_messages(samples, client, auth, app):
     assert listed["total"] == 2 and counts[mine] == 4 and sorted(counts.values()) == [2, 4]
     # The per-chat message count reads this user's chats only, not every message in the table.
     counting = [s for s in statements if "count(messages.id)" in s.lower()]
-    assert counting and all("user_id" in s.split("GROUP BY")[0].split("FROM messages")[1] for s in counting), counting
+    assert counting and all(
+        "user_id" in s.split("GROUP BY")[0].split("FROM messages")[1] for s in counting
+    ), counting

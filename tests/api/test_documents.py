@@ -1,4 +1,5 @@
 """Knowledge-base admin API: uploads through jobs to citations, edits, deletes and clear 4xx errors."""
+
 from __future__ import annotations
 
 import io
@@ -12,17 +13,24 @@ from wwhd.models import Chunk, Document
 
 VIDEO = "https://www.youtube.com/watch?v=abcDEF12345"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
-FILLER = ["we talk about the weather and the garden", "the students arrive early and sweep the floor",
-          "a long story about a bicycle trip along the coast", "some notes on reading books slowly",
-          "thoughts about tea, rain and quiet mornings"]
+FILLER = [
+    "we talk about the weather and the garden",
+    "the students arrive early and sweep the floor",
+    "a long story about a bicycle trip along the coast",
+    "some notes on reading books slowly",
+    "thoughts about tea, rain and quiet mornings",
+]
 
 
 def vtt(minutes: int = 20, secret_at: int = 12 * 60 + 5) -> bytes:
     """A WebVTT talk with a cue every 5 s and one distinctive sentence at `secret_at` seconds."""
     lines = ["WEBVTT", ""]
     for n, start in enumerate(range(0, minutes * 60, 5)):
-        text = (f"The copper kettle teaches patience: never rush the water to boil." if start == secret_at
-                else f"{FILLER[n % len(FILLER)]} number {n}.")
+        text = (
+            "The copper kettle teaches patience: never rush the water to boil."
+            if start == secret_at
+            else f"{FILLER[n % len(FILLER)]} number {n}."
+        )
         stamp = lambda s: f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}.000"  # noqa: E731
         lines += [stamp(start) + " --> " + stamp(start + 5), text, ""]
     return "\n".join(lines).encode()
@@ -31,12 +39,16 @@ def vtt(minutes: int = 20, secret_at: int = 12 * 60 + 5) -> bytes:
 def make_pdf(pages: list[str]) -> bytes:
     """A minimal valid PDF with one Helvetica text line per page ("" gives a page with no text)."""
     page_ids = [4 + 2 * i for i in range(len(pages))]
-    objects = {1: b"<< /Type /Catalog /Pages 2 0 R >>",
-               2: f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in page_ids)}] /Count {len(pages)} >>".encode(),
-               3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"}
+    objects = {
+        1: b"<< /Type /Catalog /Pages 2 0 R >>",
+        2: f"<< /Type /Pages /Kids [{' '.join(f'{p} 0 R' for p in page_ids)}] /Count {len(pages)} >>".encode(),
+        3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    }
     for page_id, text in zip(page_ids, pages):
-        objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
-                            f" /Contents {page_id + 1} 0 R >>").encode()
+        objects[page_id] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >>"
+            f" /Contents {page_id + 1} 0 R >>"
+        ).encode()
         stream = (f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET" if text else "BT ET").encode("latin-1")
         objects[page_id + 1] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
     out = bytearray(b"%PDF-1.4\n")
@@ -48,7 +60,10 @@ def make_pdf(pages: list[str]) -> bytes:
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     for number in sorted(objects):
         out += b"%010d 00000 n \n" % offsets[number]
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
     return bytes(out)
 
 
@@ -59,7 +74,9 @@ def admin(auth):
 
 def upload(client, headers, data: bytes, filename: str, **form):
     form = {"namespace": "general", **form, "file": (io.BytesIO(data), filename)}
-    return client.post("/api/v1/documents/upload", data=form, headers=headers, content_type="multipart/form-data")
+    return client.post(
+        "/api/v1/documents/upload", data=form, headers=headers, content_type="multipart/form-data"
+    )
 
 
 def wait(app, document_id: int) -> str:
@@ -76,10 +93,17 @@ def test_vtt_upload_is_cited_at_minute_twelve(app, client, admin, auth):
     reply = upload(client, admin, vtt(), "talk.vtt", youtube_url=VIDEO, title="Kettle talk")
     assert reply.status_code == 202, reply.get_json()
     doc = reply.get_json()
-    assert doc["status"] == "pending" and doc["title"] == "Kettle talk" and doc["youtube_url"] == VIDEO
+    assert (
+        doc["status"] == "pending" and doc["title"] == "Kettle talk" and doc["youtube_url"] == VIDEO
+    )
     assert wait(app, doc["id"]) == "indexed"
     shown = client.get(f"/api/v1/documents/{doc['id']}", headers=admin).get_json()
-    assert shown["status"] == "indexed" and shown["chunk_count"] > 5 and shown["indexed_at"] and shown["error"] is None
+    assert (
+        shown["status"] == "indexed"
+        and shown["chunk_count"] > 5
+        and shown["indexed_at"]
+        and shown["error"] is None
+    )
 
     answer = ask(client, auth.headers("user"), "Why does the copper kettle teach patience?")
     cited = [c for c in answer["citations"] if c["document_id"] == doc["id"]]
@@ -92,33 +116,72 @@ def test_vtt_upload_is_cited_at_minute_twelve(app, client, admin, auth):
 
 
 def test_edit_replaces_wording_and_delete_removes_it(app, client, admin, auth):
-    created = client.post("/api/v1/documents/", headers=admin, json={
-        "namespace": "money", "title": "Jar notes", "content": "Keep the marmalade jar for coins and count them weekly.",
-        "source_url": "", "youtube_url": ""})
+    created = client.post(
+        "/api/v1/documents/",
+        headers=admin,
+        json={
+            "namespace": "money",
+            "title": "Jar notes",
+            "content": "Keep the marmalade jar for coins and count them weekly.",
+            "source_url": "",
+            "youtube_url": "",
+        },
+    )
     assert created.status_code == 202, created.get_json()
     doc = created.get_json()
     assert doc["source_url"] is None and doc["youtube_url"] is None
     assert wait(app, doc["id"]) == "indexed"
     user = auth.headers("user")
-    assert any(c["document_id"] == doc["id"] for c in ask(client, user, "What about the marmalade jar?")["citations"])
+    assert any(
+        c["document_id"] == doc["id"]
+        for c in ask(client, user, "What about the marmalade jar?")["citations"]
+    )
 
-    edited = client.put(f"/api/v1/documents/{doc['id']}", headers=admin, json={
-        "namespace": "money", "title": "Jar notes", "content": "Put spare coins in the pickle crock every Friday.",
-        "source_url": "https://example.com/jar", "youtube_url": ""})
+    edited = client.put(
+        f"/api/v1/documents/{doc['id']}",
+        headers=admin,
+        json={
+            "namespace": "money",
+            "title": "Jar notes",
+            "content": "Put spare coins in the pickle crock every Friday.",
+            "source_url": "https://example.com/jar",
+            "youtube_url": "",
+        },
+    )
     assert edited.status_code == 200, edited.get_json()
     body = edited.get_json()
-    assert body["status"] == "indexed" and "pickle crock" in body["content"] and body["source_url"] == "https://example.com/jar"
-    assert not any(c["document_id"] == doc["id"] for c in ask(client, user, "What about the marmalade jar?")["citations"])
-    new = [c for c in ask(client, user, "Why the pickle crock on Friday?")["citations"] if c["document_id"] == doc["id"]]
+    assert (
+        body["status"] == "indexed"
+        and "pickle crock" in body["content"]
+        and body["source_url"] == "https://example.com/jar"
+    )
+    assert not any(
+        c["document_id"] == doc["id"]
+        for c in ask(client, user, "What about the marmalade jar?")["citations"]
+    )
+    new = [
+        c
+        for c in ask(client, user, "Why the pickle crock on Friday?")["citations"]
+        if c["document_id"] == doc["id"]
+    ]
     assert new and new[0]["url"] == "https://example.com/jar"
 
-    retitled = client.patch(f"/api/v1/documents/{doc['id']}", headers=admin, json={"title": "Crock notes"})
+    retitled = client.patch(
+        f"/api/v1/documents/{doc['id']}", headers=admin, json={"title": "Crock notes"}
+    )
     assert retitled.status_code == 200 and retitled.get_json()["title"] == "Crock notes"
-    new = [c for c in ask(client, user, "Why the pickle crock on Friday?")["citations"] if c["document_id"] == doc["id"]]
+    new = [
+        c
+        for c in ask(client, user, "Why the pickle crock on Friday?")["citations"]
+        if c["document_id"] == doc["id"]
+    ]
     assert new and new[0]["title"] == "Crock notes"
 
     assert client.delete(f"/api/v1/documents/{doc['id']}", headers=admin).status_code == 200
-    assert not any(c["document_id"] == doc["id"] for c in ask(client, user, "Why the pickle crock on Friday?")["citations"])
+    assert not any(
+        c["document_id"] == doc["id"]
+        for c in ask(client, user, "Why the pickle crock on Friday?")["citations"]
+    )
     assert client.get(f"/api/v1/documents/{doc['id']}", headers=admin).status_code == 404
     assert client.delete(f"/api/v1/documents/{doc['id']}", headers=admin).status_code == 404
     with app.app_context():
@@ -126,10 +189,18 @@ def test_edit_replaces_wording_and_delete_removes_it(app, client, admin, auth):
 
 
 def test_same_file_twice_is_one_document(app, client, admin):
-    first = upload(client, admin, b"Breathe in for four, out for six.\n", "breath.txt", namespace="meditation")
+    first = upload(
+        client, admin, b"Breathe in for four, out for six.\n", "breath.txt", namespace="meditation"
+    )
     assert first.status_code == 202
     wait(app, first.get_json()["id"])
-    second = upload(client, admin, b"Breathe in for four, out for six.\r\n\r\n", "copy.md", namespace="meditation")
+    second = upload(
+        client,
+        admin,
+        b"Breathe in for four, out for six.\r\n\r\n",
+        "copy.md",
+        namespace="meditation",
+    )
     assert second.status_code == 409
     body = second.get_json()
     assert body["duplicate_of"]["id"] == first.get_json()["id"]
@@ -138,13 +209,16 @@ def test_same_file_twice_is_one_document(app, client, admin):
         assert db.session.query(Document).count() == 1
 
 
-@pytest.mark.parametrize("data,filename,needle", [
-    (b"", "empty.txt", "empty"),
-    (b"   \n\n  ", "blank.vtt", "empty"),
-    (PNG, "photo.pdf", "PNG"),
-    (make_pdf([""]), "scan.pdf", "no extractable text"),
-    (b"WEBVTT\n\nno cues here\n", "bad.vtt", "no cues"),
-])
+@pytest.mark.parametrize(
+    "data,filename,needle",
+    [
+        (b"", "empty.txt", "empty"),
+        (b"   \n\n  ", "blank.vtt", "empty"),
+        (PNG, "photo.pdf", "PNG"),
+        (make_pdf([""]), "scan.pdf", "no extractable text"),
+        (b"WEBVTT\n\nno cues here\n", "bad.vtt", "no cues"),
+    ],
+)
 def test_unreadable_uploads_are_clear_422s(app, client, admin, data, filename, needle):
     reply = upload(client, admin, data, filename)
     assert reply.status_code == 422, reply.get_json()
@@ -164,22 +238,40 @@ def test_files_over_the_limit_are_413(app, client, admin):
 
 
 def test_pdf_upload_keeps_pages(app, client, admin):
-    reply = upload(client, admin, make_pdf(["Rice first, then vegetables.", "Soup on cold evenings."]), "food.pdf",
-                   namespace="diet_food", source_url="https://example.com/food.pdf")
+    reply = upload(
+        client,
+        admin,
+        make_pdf(["Rice first, then vegetables.", "Soup on cold evenings."]),
+        "food.pdf",
+        namespace="diet_food",
+        source_url="https://example.com/food.pdf",
+    )
     assert reply.status_code == 202, reply.get_json()
     doc_id = reply.get_json()["id"]
     assert wait(app, doc_id) == "indexed"
     with app.app_context():
-        pages = [c.page for c in db.session.query(Chunk).filter_by(document_id=doc_id).order_by(Chunk.index)]
+        pages = [
+            c.page
+            for c in db.session.query(Chunk).filter_by(document_id=doc_id).order_by(Chunk.index)
+        ]
     assert pages == [1, 2]
 
 
 def test_validation_errors(client, admin):
     assert upload(client, admin, b"hello there", "a.txt", namespace="nope").status_code == 422
-    assert upload(client, admin, b"hello there", "a.txt", youtube_url="https://example.com/x").status_code == 422
+    assert (
+        upload(
+            client, admin, b"hello there", "a.txt", youtube_url="https://example.com/x"
+        ).status_code
+        == 422
+    )
     reply = client.post("/api/v1/documents/upload", data={"namespace": "general"}, headers=admin)
     assert reply.status_code == 422 and "file" in reply.get_json()["detail"]
-    reply = client.post("/api/v1/documents", headers=admin, json={"namespace": "general", "title": "", "content": "x"})
+    reply = client.post(
+        "/api/v1/documents",
+        headers=admin,
+        json={"namespace": "general", "title": "", "content": "x"},
+    )
     assert reply.status_code == 422 and reply.get_json()["error"]["fields"][0]["field"] == "title"
     assert client.get("/api/v1/documents/?status=bogus", headers=admin).status_code == 422
     assert client.get("/api/v1/documents/?limit=0", headers=admin).status_code == 422
@@ -196,38 +288,84 @@ def test_admin_only(client, auth):
 
 def test_list_filters_and_namespaces(app, client, admin):
     ids = []
-    for ns, text in (("money", "Save first, spend later."), ("money", "Debt is a heavy backpack."),
-                     ("business", "Know your customer by name.")):
-        reply = client.post("/api/v1/documents", headers=admin, json={"namespace": ns, "title": text[:10], "content": text})
+    for ns, text in (
+        ("money", "Save first, spend later."),
+        ("money", "Debt is a heavy backpack."),
+        ("business", "Know your customer by name."),
+    ):
+        reply = client.post(
+            "/api/v1/documents",
+            headers=admin,
+            json={"namespace": ns, "title": text[:10], "content": text},
+        )
         ids.append(reply.get_json()["id"])
     for doc_id in ids:
         assert wait(app, doc_id) == "indexed"
     listed = client.get("/api/v1/documents/?namespace=money", headers=admin)
     assert listed.status_code == 200 and listed.headers["X-Total-Count"] == "2"
     assert {d["namespace"] for d in listed.get_json()} == {"money"}
-    assert set(listed.get_json()[0]) >= {"id", "namespace", "title", "content", "source_url", "youtube_url", "status",
-                                         "chunk_count", "created_at", "indexed_at", "error"}
+    assert set(listed.get_json()[0]) >= {
+        "id",
+        "namespace",
+        "title",
+        "content",
+        "source_url",
+        "youtube_url",
+        "status",
+        "chunk_count",
+        "created_at",
+        "indexed_at",
+        "error",
+    }
     page = client.get("/api/v1/documents?skip=1&limit=1&status=indexed", headers=admin)
     assert len(page.get_json()) == 1 and page.headers["X-Total-Count"] == "3"
 
-    spaces = {n["name"]: n for n in client.get("/api/v1/documents/namespaces", headers=admin).get_json()}
+    spaces = {
+        n["name"]: n for n in client.get("/api/v1/documents/namespaces", headers=admin).get_json()
+    }
     assert spaces["money"]["document_count"] == 2 and spaces["general"]["document_count"] == 0
     assert spaces["money"]["description"]
 
-    added = client.post("/api/v1/namespaces", headers=admin,
-                        json={"name": "gardening", "description": "Plants and soil.", "keywords": ["Soil", "plants"]})
+    added = client.post(
+        "/api/v1/namespaces",
+        headers=admin,
+        json={
+            "name": "gardening",
+            "description": "Plants and soil.",
+            "keywords": ["Soil", "plants"],
+        },
+    )
     assert added.status_code == 201 and added.get_json()["keywords"] == ["plants", "soil"]
-    assert client.post("/api/v1/namespaces", headers=admin, json={"name": "gardening"}).status_code == 409
-    assert client.post("/api/v1/namespaces", headers=admin, json={"name": "Bad Name"}).status_code == 422
+    assert (
+        client.post("/api/v1/namespaces", headers=admin, json={"name": "gardening"}).status_code
+        == 409
+    )
+    assert (
+        client.post("/api/v1/namespaces", headers=admin, json={"name": "Bad Name"}).status_code
+        == 422
+    )
     spaces = client.get("/api/v1/documents/namespaces", headers=admin).get_json()
     assert "gardening" in [n["name"] for n in spaces]
-    assert client.post("/api/v1/documents", headers=admin,
-                       json={"namespace": "gardening", "title": "Soil", "content": "Feed the soil."}).status_code == 202
+    assert (
+        client.post(
+            "/api/v1/documents",
+            headers=admin,
+            json={"namespace": "gardening", "title": "Soil", "content": "Feed the soil."},
+        ).status_code
+        == 202
+    )
 
 
 def test_reindex_document_and_namespace(app, client, admin):
-    doc = client.post("/api/v1/documents", headers=admin,
-                      json={"namespace": "business", "title": "Prices", "content": "Never compete on price alone."}).get_json()
+    doc = client.post(
+        "/api/v1/documents",
+        headers=admin,
+        json={
+            "namespace": "business",
+            "title": "Prices",
+            "content": "Never compete on price alone.",
+        },
+    ).get_json()
     assert wait(app, doc["id"]) == "indexed"
     again = client.post(f"/api/v1/documents/{doc['id']}/reindex", headers=admin)
     assert again.status_code == 202 and again.get_json()["status"] == "pending"
@@ -240,6 +378,11 @@ def test_reindex_document_and_namespace(app, client, admin):
 
 def test_out_of_range_ids_are_404(client, admin):
     for method in ("get", "delete", "patch"):
-        reply = getattr(client, method)("/api/v1/documents/99999999999999999999999", headers=admin, json={})
+        reply = getattr(client, method)(
+            "/api/v1/documents/99999999999999999999999", headers=admin, json={}
+        )
         assert reply.status_code == 404, (method, reply.get_json())
-    assert client.post("/api/v1/documents/99999999999999999999999/reindex", headers=admin).status_code == 404
+    assert (
+        client.post("/api/v1/documents/99999999999999999999999/reindex", headers=admin).status_code
+        == 404
+    )

@@ -1,4 +1,5 @@
 """Feedback on answers and citations: owner only, one rating per user+message(+citation)."""
+
 from __future__ import annotations
 
 from sqlalchemy import func, select
@@ -15,7 +16,11 @@ def ask(client, headers, content=COVERED) -> dict:
     data = reply.get_json()
     chat = client.get(f"/api/v1/chats/{data['chat_id']}", headers=headers).get_json()
     answer = next(m for m in chat["messages"] if m["id"] == data["message_id"])
-    return {"chat": chat, "answer": answer, "question": next(m for m in chat["messages"] if m["role"] == "user")}
+    return {
+        "chat": chat,
+        "answer": answer,
+        "question": next(m for m in chat["messages"] if m["role"] == "user"),
+    }
 
 
 def rate(client, headers, message_id, **body):
@@ -50,7 +55,9 @@ def test_citation_feedback_is_separate_from_answer_feedback(samples, client, aut
     assert rate(client, headers, answer["id"], rating="up", citation_id=second).status_code == 201
     assert rate(client, headers, answer["id"], rating="up", citation_id=first).status_code == 200
     rows = feedback_rows(samples)
-    assert sorted((r.citation_id or 0, r.rating) for r in rows) == sorted([(0, "up"), (first, "up"), (second, "up")])
+    assert sorted((r.citation_id or 0, r.rating) for r in rows) == sorted(
+        [(0, "up"), (first, "up"), (second, "up")]
+    )
 
 
 def test_other_users_get_404_and_nothing_is_written(samples, client, auth):
@@ -65,17 +72,26 @@ def test_other_users_get_404_and_nothing_is_written(samples, client, auth):
 
 def test_requires_login(samples, client, auth):
     answer = ask(client, auth.headers())["answer"]
-    assert client.post(f"/api/v1/messages/{answer['id']}/feedback", json={"rating": "up"}).status_code == 401
+    assert (
+        client.post(f"/api/v1/messages/{answer['id']}/feedback", json={"rating": "up"}).status_code
+        == 401
+    )
 
 
 def test_bad_bodies_are_clear_4xx(samples, client, auth):
     headers = auth.headers()
     asked = ask(client, headers)
     answer_id = asked["answer"]["id"]
-    cases = [({"rating": "meh"}, "rating"), ({}, "rating"), ({"rating": "up", "comment": 5}, "comment"),
-             ({"rating": "up", "comment": "x" * 2001}, "comment"), ({"rating": "up", "citation_id": "1"}, "citation_id"),
-             ({"rating": "up", "citation_id": True}, "citation_id"), ({"rating": "up", "citation_id": 999999}, "citation_id"),
-             ({"rating": "up", "stars": 5}, "stars")]
+    cases = [
+        ({"rating": "meh"}, "rating"),
+        ({}, "rating"),
+        ({"rating": "up", "comment": 5}, "comment"),
+        ({"rating": "up", "comment": "x" * 2001}, "comment"),
+        ({"rating": "up", "citation_id": "1"}, "citation_id"),
+        ({"rating": "up", "citation_id": True}, "citation_id"),
+        ({"rating": "up", "citation_id": 999999}, "citation_id"),
+        ({"rating": "up", "stars": 5}, "stars"),
+    ]
     for body, field in cases:
         reply = rate(client, headers, answer_id, **body)
         assert reply.status_code == 422, (body, reply.get_json())
@@ -89,7 +105,10 @@ def test_bad_bodies_are_clear_4xx(samples, client, auth):
 
 def test_a_citation_of_another_answer_is_rejected(samples, client, auth):
     headers = auth.headers()
-    one, two = ask(client, headers)["answer"], ask(client, headers, "How do I do a horse stance?")["answer"]
+    one, two = (
+        ask(client, headers)["answer"],
+        ask(client, headers, "How do I do a horse stance?")["answer"],
+    )
     foreign = two["citations"][0]["id"]
     reply = rate(client, headers, one["id"], rating="down", citation_id=foreign)
     assert reply.status_code == 422

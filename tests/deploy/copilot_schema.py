@@ -33,142 +33,258 @@ FROM_CFN: Schema = obj({"from_cfn": STRING}, ("from_cfn",))
 ENV_NAME: Schema = {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"}
 
 # CloudWatch Logs accepted RetentionInDays values.
-LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
-                      1096, 1827, 2192, 2557, 2922, 3288, 3653]
+LOG_RETENTION_DAYS = [
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+]
 
-CONTAINER_HEALTHCHECK = obj({
-    "command": {"type": "array", "minItems": 2, "items": STRING,
-                "prefixItems": [{"enum": ["CMD", "CMD-SHELL"]}]},
-    "interval": DURATION,
-    "retries": {"type": "integer", "minimum": 1, "maximum": 10},
-    "timeout": DURATION,
-    "start_period": DURATION,
-})
+CONTAINER_HEALTHCHECK = obj(
+    {
+        "command": {
+            "type": "array",
+            "minItems": 2,
+            "items": STRING,
+            "prefixItems": [{"enum": ["CMD", "CMD-SHELL"]}],
+        },
+        "interval": DURATION,
+        "retries": {"type": "integer", "minimum": 1, "maximum": 10},
+        "timeout": DURATION,
+        "start_period": DURATION,
+    }
+)
 
-DOCKER_BUILD = {"oneOf": [STRING, obj({
-    "dockerfile": STRING,
-    "context": STRING,
-    "args": string_map({"type": "string"}),
-    "target": STRING,
-    "cache_from": {"type": "array", "items": STRING},
-})]}
+DOCKER_BUILD = {
+    "oneOf": [
+        STRING,
+        obj(
+            {
+                "dockerfile": STRING,
+                "context": STRING,
+                "args": string_map({"type": "string"}),
+                "target": STRING,
+                "cache_from": {"type": "array", "items": STRING},
+            }
+        ),
+    ]
+}
 
 IMAGE = {
-    **obj({
-        "build": DOCKER_BUILD,
-        "location": STRING,
-        "port": PORT,
-        "healthcheck": CONTAINER_HEALTHCHECK,
-        "labels": string_map({"type": "string"}),
-        "depends_on": string_map({"enum": ["start", "healthy", "complete", "success"]}),
-        "credentials": STRING,
-    }),
+    **obj(
+        {
+            "build": DOCKER_BUILD,
+            "location": STRING,
+            "port": PORT,
+            "healthcheck": CONTAINER_HEALTHCHECK,
+            "labels": string_map({"type": "string"}),
+            "depends_on": string_map({"enum": ["start", "healthy", "complete", "success"]}),
+            "credentials": STRING,
+        }
+    ),
     # Exactly one image source.
     "oneOf": [{"required": ["build"]}, {"required": ["location"]}],
 }
 
-HTTP_HEALTHCHECK = {"oneOf": [STRING, obj({
-    "path": STRING,
-    "port": PORT,
-    "success_codes": STRING,
-    "healthy_threshold": {"type": "integer", "minimum": 2, "maximum": 10},
-    "unhealthy_threshold": {"type": "integer", "minimum": 2, "maximum": 10},
-    "interval": DURATION,
-    "timeout": DURATION,
-    "grace_period": DURATION,
-})]}
+HTTP_HEALTHCHECK = {
+    "oneOf": [
+        STRING,
+        obj(
+            {
+                "path": STRING,
+                "port": PORT,
+                "success_codes": STRING,
+                "healthy_threshold": {"type": "integer", "minimum": 2, "maximum": 10},
+                "unhealthy_threshold": {"type": "integer", "minimum": 2, "maximum": 10},
+                "interval": DURATION,
+                "timeout": DURATION,
+                "grace_period": DURATION,
+            }
+        ),
+    ]
+}
 
-ALIAS = {"oneOf": [STRING, {"type": "array", "minItems": 1, "items": {"oneOf": [
-    STRING, obj({"name": STRING, "hosted_zone": STRING}, ("name",))]}}]}
+ALIAS = {
+    "oneOf": [
+        STRING,
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {"oneOf": [STRING, obj({"name": STRING, "hosted_zone": STRING}, ("name",))]},
+        },
+    ]
+}
 
-HTTP = {"oneOf": [{"const": False}, obj({
-    "path": STRING,
-    "healthcheck": HTTP_HEALTHCHECK,
-    "alias": ALIAS,
-    "hosted_zone": STRING,
-    "deregistration_delay": DURATION,
-    "stickiness": BOOL,
-    "allowed_source_ips": {"type": "array", "items": STRING},
-    "redirect_to_https": BOOL,
-    "target_container": STRING,
-    "target_port": PORT,
-    "version": {"enum": ["http1", "http2", "grpc"]},
-})]}
+HTTP = {
+    "oneOf": [
+        {"const": False},
+        obj(
+            {
+                "path": STRING,
+                "healthcheck": HTTP_HEALTHCHECK,
+                "alias": ALIAS,
+                "hosted_zone": STRING,
+                "deregistration_delay": DURATION,
+                "stickiness": BOOL,
+                "allowed_source_ips": {"type": "array", "items": STRING},
+                "redirect_to_https": BOOL,
+                "target_container": STRING,
+                "target_port": PORT,
+                "version": {"enum": ["http1", "http2", "grpc"]},
+            }
+        ),
+    ]
+}
 
 COOLDOWN = obj({"in": DURATION, "out": DURATION})
 PERCENT = {"type": "integer", "minimum": 1, "maximum": 100}
 SCALING_TARGET = {"oneOf": [PERCENT, obj({"value": PERCENT, "cooldown": COOLDOWN}, ("value",))]}
-COUNT = {"oneOf": [
-    {"type": "integer", "minimum": 0},
-    obj({
-        "range": {"oneOf": [
-            {"type": "string", "pattern": r"^\d+-\d+$"},
-            obj({"min": {"type": "integer", "minimum": 0}, "max": {"type": "integer", "minimum": 1},
-                 "spot_from": {"type": "integer", "minimum": 0}}, ("min", "max")),
-        ]},
-        "cooldown": COOLDOWN,
-        "cpu_percentage": SCALING_TARGET,
-        "memory_percentage": SCALING_TARGET,
-        "requests": {"oneOf": [{"type": "integer", "minimum": 1},
-                               obj({"value": {"type": "integer", "minimum": 1}, "cooldown": COOLDOWN})]},
-        "response_time": {"oneOf": [DURATION, obj({"value": DURATION, "cooldown": COOLDOWN})]},
-        "spot": {"type": "integer", "minimum": 0},
-    }),
-]}
+COUNT = {
+    "oneOf": [
+        {"type": "integer", "minimum": 0},
+        obj(
+            {
+                "range": {
+                    "oneOf": [
+                        {"type": "string", "pattern": r"^\d+-\d+$"},
+                        obj(
+                            {
+                                "min": {"type": "integer", "minimum": 0},
+                                "max": {"type": "integer", "minimum": 1},
+                                "spot_from": {"type": "integer", "minimum": 0},
+                            },
+                            ("min", "max"),
+                        ),
+                    ]
+                },
+                "cooldown": COOLDOWN,
+                "cpu_percentage": SCALING_TARGET,
+                "memory_percentage": SCALING_TARGET,
+                "requests": {
+                    "oneOf": [
+                        {"type": "integer", "minimum": 1},
+                        obj({"value": {"type": "integer", "minimum": 1}, "cooldown": COOLDOWN}),
+                    ]
+                },
+                "response_time": {
+                    "oneOf": [DURATION, obj({"value": DURATION, "cooldown": COOLDOWN})]
+                },
+                "spot": {"type": "integer", "minimum": 0},
+            }
+        ),
+    ]
+}
 
-DEPLOYMENT = obj({
-    "rolling": {"enum": ["default", "recreate"]},
-    "rollback_alarms": {"oneOf": [
-        {"type": "array", "items": STRING, "minItems": 1},
-        obj({"cpu_utilization": {"type": "number"}, "memory_utilization": {"type": "number"}}),
-    ]},
-})
+DEPLOYMENT = obj(
+    {
+        "rolling": {"enum": ["default", "recreate"]},
+        "rollback_alarms": {
+            "oneOf": [
+                {"type": "array", "items": STRING, "minItems": 1},
+                obj(
+                    {
+                        "cpu_utilization": {"type": "number"},
+                        "memory_utilization": {"type": "number"},
+                    }
+                ),
+            ]
+        },
+    }
+)
 
-NETWORK = obj({
-    "connect": {"oneOf": [BOOL, obj({"alias": STRING})]},
-    "vpc": obj({
-        "placement": {"enum": ["public", "private"]},
-        "security_groups": {"type": "array", "items": STRING},
-    }),
-})
+NETWORK = obj(
+    {
+        "connect": {"oneOf": [BOOL, obj({"alias": STRING})]},
+        "vpc": obj(
+            {
+                "placement": {"enum": ["public", "private"]},
+                "security_groups": {"type": "array", "items": STRING},
+            }
+        ),
+    }
+)
 
-VARIABLES = {"type": "object", "propertyNames": ENV_NAME,
-             "additionalProperties": {"oneOf": [{"type": ["string", "number", "boolean"]}, FROM_CFN]}}
-SECRETS = {"type": "object", "propertyNames": ENV_NAME,
-           "additionalProperties": {"oneOf": [STRING, FROM_CFN, obj({"secretsmanager": STRING},
-                                                                    ("secretsmanager",))]}}
+VARIABLES = {
+    "type": "object",
+    "propertyNames": ENV_NAME,
+    "additionalProperties": {"oneOf": [{"type": ["string", "number", "boolean"]}, FROM_CFN]},
+}
+SECRETS = {
+    "type": "object",
+    "propertyNames": ENV_NAME,
+    "additionalProperties": {
+        "oneOf": [STRING, FROM_CFN, obj({"secretsmanager": STRING}, ("secretsmanager",))]
+    },
+}
 
-EFS = {"oneOf": [BOOL, obj({
-    "id": {"oneOf": [STRING, FROM_CFN]},
-    "root_dir": STRING,
-    "auth": obj({"iam": BOOL, "access_point_id": STRING}),
-    "uid": {"type": "integer", "minimum": 0},
-    "gid": {"type": "integer", "minimum": 0},
-})]}
+EFS = {
+    "oneOf": [
+        BOOL,
+        obj(
+            {
+                "id": {"oneOf": [STRING, FROM_CFN]},
+                "root_dir": STRING,
+                "auth": obj({"iam": BOOL, "access_point_id": STRING}),
+                "uid": {"type": "integer", "minimum": 0},
+                "gid": {"type": "integer", "minimum": 0},
+            }
+        ),
+    ]
+}
 
-STORAGE = obj({
-    "ephemeral": {"type": "integer", "minimum": 20, "maximum": 200},
-    "readonly_fs": BOOL,
-    "volumes": string_map(obj({
-        "path": {"type": "string", "pattern": r"^[a-zA-Z0-9.\-_/]{1,241}$"},
-        "read_only": BOOL,
-        "efs": EFS,
-    }, ("path",))),
-})
+STORAGE = obj(
+    {
+        "ephemeral": {"type": "integer", "minimum": 20, "maximum": 200},
+        "readonly_fs": BOOL,
+        "volumes": string_map(
+            obj(
+                {
+                    "path": {"type": "string", "pattern": r"^[a-zA-Z0-9.\-_/]{1,241}$"},
+                    "read_only": BOOL,
+                    "efs": EFS,
+                },
+                ("path",),
+            )
+        ),
+    }
+)
 
-LOGGING = obj({
-    "retention": {"enum": LOG_RETENTION_DAYS},
-    "image": STRING,
-    "destination": string_map({"type": "string"}),
-    "enableMetadata": BOOL,
-    "secretOptions": SECRETS,
-    "configFilePath": STRING,
-    "variables": VARIABLES,
-    "secrets": SECRETS,
-    "env_file": STRING,
-})
+LOGGING = obj(
+    {
+        "retention": {"enum": LOG_RETENTION_DAYS},
+        "image": STRING,
+        "destination": string_map({"type": "string"}),
+        "enableMetadata": BOOL,
+        "secretOptions": SECRETS,
+        "configFilePath": STRING,
+        "variables": VARIABLES,
+        "secrets": SECRETS,
+        "env_file": STRING,
+    }
+)
 
-TASKDEF_OVERRIDES = {"type": "array", "items": obj({"path": STRING, "value": {}}, ("path", "value"))}
+TASKDEF_OVERRIDES = {
+    "type": "array",
+    "items": obj({"path": STRING, "value": {}}, ("path", "value")),
+}
 
 # Fields shared by both service types; each may be overridden per environment.
 SERVICE_FIELDS: Schema = {
@@ -197,12 +313,15 @@ def _service(type_name: str, extra: Schema) -> Schema:
     # Overrides may set only part of the image (e.g. a new tag), so "image" is
     # re-checked without the one-source rule.
     override["properties"]["image"] = obj(IMAGE["properties"])
-    return obj({
-        "name": STRING,
-        "type": {"const": type_name},
-        **fields,
-        "environments": string_map({"oneOf": [{"type": "null"}, override]}),
-    }, ("name", "type", "image"))
+    return obj(
+        {
+            "name": STRING,
+            "type": {"const": type_name},
+            **fields,
+            "environments": string_map({"oneOf": [{"type": "null"}, override]}),
+        },
+        ("name", "type", "image"),
+    )
 
 
 LB_WEB_SERVICE = _service("Load Balanced Web Service", {"http": HTTP})
@@ -210,12 +329,18 @@ BACKEND_SERVICE = _service("Backend Service", {})
 
 # Scheduled Job: one Fargate task started by EventBridge through Step Functions. It is not an
 # ECS service: no count, deployment or Service Connect, and its image has no port.
-SCHEDULE: Schema = {"type": "string", "pattern": (
-    r"^(@every (\d+(\.\d+)?(ns|us|ms|s|m|h))+"
-    r"|@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
-    r"|none|(\S+ ){4}\S+|(rate|cron)\(.+\))$")}
-JOB_IMAGE: Schema = {**obj({k: v for k, v in IMAGE["properties"].items() if k != "port"}),
-                     "oneOf": IMAGE["oneOf"]}
+SCHEDULE: Schema = {
+    "type": "string",
+    "pattern": (
+        r"^(@every (\d+(\.\d+)?(ns|us|ms|s|m|h))+"
+        r"|@(yearly|annually|monthly|weekly|daily|midnight|hourly)"
+        r"|none|(\S+ ){4}\S+|(rate|cron)\(.+\))$"
+    ),
+}
+JOB_IMAGE: Schema = {
+    **obj({k: v for k, v in IMAGE["properties"].items() if k != "port"}),
+    "oneOf": IMAGE["oneOf"],
+}
 JOB_FIELDS: Schema = {
     **{k: v for k, v in SERVICE_FIELDS.items() if k not in ("count", "deployment", "network")},
     "image": JOB_IMAGE,
@@ -225,70 +350,121 @@ JOB_FIELDS: Schema = {
     "retries": {"type": "integer", "minimum": 0, "maximum": 10},
 }
 _JOB_OVERRIDE = obj({**JOB_FIELDS, "image": obj(JOB_IMAGE["properties"])})
-SCHEDULED_JOB = obj({
-    "name": STRING,
-    "type": {"const": "Scheduled Job"},
-    **JOB_FIELDS,
-    "environments": string_map({"oneOf": [{"type": "null"}, _JOB_OVERRIDE]}),
-}, ("name", "type", "image", "on"))
+SCHEDULED_JOB = obj(
+    {
+        "name": STRING,
+        "type": {"const": "Scheduled Job"},
+        **JOB_FIELDS,
+        "environments": string_map({"oneOf": [{"type": "null"}, _JOB_OVERRIDE]}),
+    },
+    ("name", "type", "image", "on"),
+)
 
-ENVIRONMENT = obj({
-    "name": STRING,
-    "type": {"const": "Environment"},
-    "http": obj({
-        "public": obj({
-            "certificates": {"type": "array", "minItems": 1, "items": {
-                "type": "string", "pattern": r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+|\$\{[A-Z_][A-Z0-9_]*\})$"}},
-            "access_logs": {"oneOf": [BOOL, obj({"bucket_name": STRING, "prefix": STRING})]},
-            "ingress": obj({"source_ips": {"type": "array", "items": STRING}}),
-            "ssl_policy": STRING,
-        }),
-    }),
-    "network": obj({"vpc": obj({"id": STRING, "cidr": STRING, "flow_logs": BOOL})}),
-    "observability": obj({"container_insights": BOOL}),
-}, ("name", "type"))
+ENVIRONMENT = obj(
+    {
+        "name": STRING,
+        "type": {"const": "Environment"},
+        "http": obj(
+            {
+                "public": obj(
+                    {
+                        "certificates": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "string",
+                                "pattern": r"^(arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/.+|\$\{[A-Z_][A-Z0-9_]*\})$",
+                            },
+                        },
+                        "access_logs": {
+                            "oneOf": [BOOL, obj({"bucket_name": STRING, "prefix": STRING})]
+                        },
+                        "ingress": obj({"source_ips": {"type": "array", "items": STRING}}),
+                        "ssl_policy": STRING,
+                    }
+                ),
+            }
+        ),
+        "network": obj({"vpc": obj({"id": STRING, "cidr": STRING, "flow_logs": BOOL})}),
+        "observability": obj({"container_insights": BOOL}),
+    },
+    ("name", "type"),
+)
 
-ACTION = {"oneOf": [{"type": "null"}, obj({
-    "buildspec": STRING,
-    "depends_on": {"type": "array", "items": STRING},
-}, ("buildspec",))]}
-DEPLOY_ORDER = {"oneOf": [{"type": "null"}, obj({
-    "stack_name": STRING,
-    "template_path": STRING,
-    "template_config": STRING,
-    "depends_on": {"type": "array", "items": STRING},
-})]}
+ACTION = {
+    "oneOf": [
+        {"type": "null"},
+        obj(
+            {
+                "buildspec": STRING,
+                "depends_on": {"type": "array", "items": STRING},
+            },
+            ("buildspec",),
+        ),
+    ]
+}
+DEPLOY_ORDER = {
+    "oneOf": [
+        {"type": "null"},
+        obj(
+            {
+                "stack_name": STRING,
+                "template_path": STRING,
+                "template_config": STRING,
+                "depends_on": {"type": "array", "items": STRING},
+            }
+        ),
+    ]
+}
 
-PIPELINE = obj({
-    "name": STRING,
-    "version": {"const": 1},
-    "source": obj({
-        "provider": {"enum": ["GitHub", "Bitbucket", "CodeCommit"]},
-        "properties": obj({
-            "branch": STRING,
-            "repository": STRING,
-            "connection_name": STRING,
-            "output_artifact_format": {"enum": ["CODE_ZIP", "CODEBUILD_CLONE_REF"]},
-        }, ("repository",)),
-    }, ("provider", "properties")),
-    "build": obj({
-        "image": STRING,
-        "buildspec": STRING,
-        "additional_policy": obj({"PolicyDocument": {"type": "object"}}),
-    }),
-    "stages": {"type": "array", "minItems": 1, "items": {
-        **obj({
-            "name": STRING,
-            "requires_approval": BOOL,
-            "test_commands": {"type": "array", "items": STRING},
-            "deployments": string_map(DEPLOY_ORDER),
-            "pre_deployments": string_map(ACTION),
-            "post_deployments": string_map(ACTION),
-        }, ("name",)),
-        # Copilot: post_deployments and test_commands are mutually exclusive.
-        "not": {"required": ["post_deployments", "test_commands"]},
-    }},
-}, ("name", "version", "source", "stages"))
+PIPELINE = obj(
+    {
+        "name": STRING,
+        "version": {"const": 1},
+        "source": obj(
+            {
+                "provider": {"enum": ["GitHub", "Bitbucket", "CodeCommit"]},
+                "properties": obj(
+                    {
+                        "branch": STRING,
+                        "repository": STRING,
+                        "connection_name": STRING,
+                        "output_artifact_format": {"enum": ["CODE_ZIP", "CODEBUILD_CLONE_REF"]},
+                    },
+                    ("repository",),
+                ),
+            },
+            ("provider", "properties"),
+        ),
+        "build": obj(
+            {
+                "image": STRING,
+                "buildspec": STRING,
+                "additional_policy": obj({"PolicyDocument": {"type": "object"}}),
+            }
+        ),
+        "stages": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                **obj(
+                    {
+                        "name": STRING,
+                        "requires_approval": BOOL,
+                        "test_commands": {"type": "array", "items": STRING},
+                        "deployments": string_map(DEPLOY_ORDER),
+                        "pre_deployments": string_map(ACTION),
+                        "post_deployments": string_map(ACTION),
+                    },
+                    ("name",),
+                ),
+                # Copilot: post_deployments and test_commands are mutually exclusive.
+                "not": {"required": ["post_deployments", "test_commands"]},
+            },
+        },
+    },
+    ("name", "version", "source", "stages"),
+)
 
 WORKSPACE = obj({"application": STRING}, ("application",))
 

@@ -27,14 +27,16 @@ VENV_BIN = Path(sys.executable).parent
 INTERPOLATION = re.compile(r"\$\{([_a-zA-Z][_a-zA-Z0-9]*)\}")
 
 # Loaded by path so the test works under any pytest import mode.
-_spec = importlib.util.spec_from_file_location("wwhd_copilot_schema",
-                                               Path(__file__).with_name("copilot_schema.py"))
+_spec = importlib.util.spec_from_file_location(
+    "wwhd_copilot_schema", Path(__file__).with_name("copilot_schema.py")
+)
 copilot_schema = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(copilot_schema)
 FARGATE_MEMORY, SCHEMAS = copilot_schema.FARGATE_MEMORY, copilot_schema.SCHEMAS
 
 
 # --- loading -------------------------------------------------------------------
+
 
 class CfnLoader(yaml.SafeLoader):
     """SafeLoader that keeps CloudFormation short-form tags as {"Fn::X": value}."""
@@ -63,9 +65,14 @@ def load_cfn(path: Path) -> dict:
 
 
 def manifest_files() -> list[Path]:
-    return sorted([COPILOT / ".workspace", *COPILOT.glob("*/manifest.yml"),
-                   *COPILOT.glob("environments/*/manifest.yml"),
-                   *COPILOT.glob("pipelines/*/manifest.yml")])
+    return sorted(
+        [
+            COPILOT / ".workspace",
+            *COPILOT.glob("*/manifest.yml"),
+            *COPILOT.glob("environments/*/manifest.yml"),
+            *COPILOT.glob("pipelines/*/manifest.yml"),
+        ]
+    )
 
 
 def kind_of(path: Path, doc: dict) -> str:
@@ -84,7 +91,8 @@ def interpolate(value: Any, env: str) -> Any:
     """Copilot's predefined-variable substitution, applied to every string."""
     if isinstance(value, str):
         return value.replace("${COPILOT_APPLICATION_NAME}", APP).replace(
-            "${COPILOT_ENVIRONMENT_NAME}", env)
+            "${COPILOT_ENVIRONMENT_NAME}", env
+        )
     if isinstance(value, dict):
         return {k: interpolate(v, env) for k, v in value.items()}
     if isinstance(value, list):
@@ -115,6 +123,7 @@ def env_var_name(output: str) -> str:
 
 # --- schema ------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", manifest_files(), ids=lambda p: str(p.relative_to(COPILOT)))
 def test_manifest_parses_and_validates(path: Path) -> None:
     doc = load(path)
@@ -125,9 +134,13 @@ def test_manifest_parses_and_validates(path: Path) -> None:
 
 def test_expected_manifests_exist() -> None:
     names = {str(p.relative_to(COPILOT)) for p in manifest_files()}
-    assert {".workspace", "api/manifest.yml", "qdrant/manifest.yml",
-            "pipelines/wwhd-main/manifest.yml",
-            *(f"environments/{e}/manifest.yml" for e in ENVS)} <= names
+    assert {
+        ".workspace",
+        "api/manifest.yml",
+        "qdrant/manifest.yml",
+        "pipelines/wwhd-main/manifest.yml",
+        *(f"environments/{e}/manifest.yml" for e in ENVS),
+    } <= names
     assert load(COPILOT / ".workspace") == {"application": APP}
 
 
@@ -147,24 +160,45 @@ def _rename(doc: dict, dotted: str, new: str) -> None:
 
 MUTATIONS = [
     # (file, kind, mutation) -- each must make validation fail.
-    (API, "Load Balanced Web Service",
-     lambda d: _rename(d, "environments.prod.count.cpu_percentage", "cpu_percentge")),
+    (
+        API,
+        "Load Balanced Web Service",
+        lambda d: _rename(d, "environments.prod.count.cpu_percentage", "cpu_percentge"),
+    ),
     (QDRANT, "Backend Service", lambda d: _set(d, "deployment.rolling", "blue-green")),
     (PIPELINE, "Pipeline", lambda d: _rename(d, "stages.2.requires_approval", "require_approval")),
     (API, "Load Balanced Web Service", lambda d: _rename(d, "http.healthcheck", "healthchek")),
-    (API, "Load Balanced Web Service", lambda d: _rename(d, "deployment.rollback_alarms", "rollback_alarm")),
+    (
+        API,
+        "Load Balanced Web Service",
+        lambda d: _rename(d, "deployment.rollback_alarms", "rollback_alarm"),
+    ),
     (API, "Load Balanced Web Service", lambda d: _set(d, "network.conect", True)),
     (API, "Load Balanced Web Service", lambda d: _set(d, "logging.retention", 42)),
     (QDRANT, "Backend Service", lambda d: _set(d, "cpu", 3000)),
-    (COPILOT / "environments" / "prod" / "manifest.yml", "Environment",
-     lambda d: _rename(d, "observability.container_insights", "containerinsights")),
+    (
+        COPILOT / "environments" / "prod" / "manifest.yml",
+        "Environment",
+        lambda d: _rename(d, "observability.container_insights", "containerinsights"),
+    ),
 ]
 
 
-@pytest.mark.parametrize("path,kind,mutate", MUTATIONS,
-                         ids=["cpu_percentge", "rolling-blue-green", "require_approval",
-                              "healthchek", "rollback_alarm", "network.conect",
-                              "retention-42", "cpu-3000", "containerinsights"])
+@pytest.mark.parametrize(
+    "path,kind,mutate",
+    MUTATIONS,
+    ids=[
+        "cpu_percentge",
+        "rolling-blue-green",
+        "require_approval",
+        "healthchek",
+        "rollback_alarm",
+        "network.conect",
+        "retention-42",
+        "cpu-3000",
+        "containerinsights",
+    ],
+)
 def test_mutated_manifest_fails_validation(path: Path, kind: str, mutate) -> None:
     doc = load(path)
     validate(doc, kind)  # the original is valid...
@@ -175,6 +209,7 @@ def test_mutated_manifest_fails_validation(path: Path, kind: str, mutate) -> Non
 
 # --- consistency -------------------------------------------------------------------
 
+
 def test_fargate_sizes_are_valid_pairs() -> None:
     for path in (API, QDRANT):
         manifest = load(path)
@@ -182,7 +217,8 @@ def test_fargate_sizes_are_valid_pairs() -> None:
             cfg = for_env(manifest, env)
             cpu, memory = cfg["cpu"], cfg["memory"]
             assert memory in FARGATE_MEMORY.get(cpu, set()), (
-                f"{path.parent.name}/{env}: cpu {cpu} with memory {memory} is not a Fargate size")
+                f"{path.parent.name}/{env}: cpu {cpu} with memory {memory} is not a Fargate size"
+            )
 
 
 def test_api_sizes_and_scaling_follow_the_seed_table() -> None:
@@ -247,8 +283,9 @@ def test_required_env_vars_provided_by_api_manifest() -> None:
     assert required, "REQUIRED_IN_PRODUCTION is empty"
     for env in ENVS:
         provided = _provided(env)
-        missing = [item for item in required
-                   if not any(name in provided for name in _alternatives(item))]
+        missing = [
+            item for item in required if not any(name in provided for name in _alternatives(item))
+        ]
         assert not missing, f"{env}: api manifest does not provide {missing}"
 
 
@@ -256,8 +293,14 @@ def test_contract_env_vars_present_even_before_app_exists() -> None:
     # The minimum the brief names; the app-driven test above is the authority.
     for env in ENVS:
         provided = _provided(env)
-        for name in ("JWT_SECRET", "OPENAI_API_KEY", "QDRANT_URL", "QDRANT_API_KEY",
-                     "UPLOADS_BUCKET_NAME", "APP_ENV"):
+        for name in (
+            "JWT_SECRET",
+            "OPENAI_API_KEY",
+            "QDRANT_URL",
+            "QDRANT_API_KEY",
+            "UPLOADS_BUCKET_NAME",
+            "APP_ENV",
+        ):
             assert name in provided, f"{env}: {name}"
         assert {"DATABASE_URL", "DB_SECRET"} & provided, env
     secrets = load(API)["secrets"]
@@ -275,8 +318,9 @@ def _alarm_names(env: str, name: str) -> set[str]:
                 continue
             alarm = resource["Properties"]["AlarmName"]
             template = alarm["Fn::Sub"] if isinstance(alarm, dict) else alarm
-            names.add(template.replace("${App}", APP).replace("${Env}", env)
-                      .replace("${Name}", name))
+            names.add(
+                template.replace("${App}", APP).replace("${Env}", env).replace("${Name}", name)
+            )
     return names
 
 
@@ -291,13 +335,18 @@ def test_rollback_alarms_exist_in_alarms_addon() -> None:
 
 def test_alarms_cover_latency_5xx_and_4xx() -> None:
     tpl = load_cfn(COPILOT / "api" / "addons" / "alarms.yml")
-    alarms = [r["Properties"] for r in tpl["Resources"].values()
-              if r["Type"] == "AWS::CloudWatch::Alarm"]
+    alarms = [
+        r["Properties"] for r in tpl["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
+    ]
     latency = [a for a in alarms if a.get("MetricName") == "RequestLatency"]
     assert latency and latency[0]["Namespace"] == "WWHD/API"
     assert latency[0]["ExtendedStatistic"] == "p95" and latency[0]["Threshold"] == 5000
-    metric_names = {m["MetricStat"]["Metric"]["MetricName"] for a in alarms
-                    for m in a.get("Metrics", []) if "MetricStat" in m}
+    metric_names = {
+        m["MetricStat"]["Metric"]["MetricName"]
+        for a in alarms
+        for m in a.get("Metrics", [])
+        if "MetricStat" in m
+    }
     assert {"HTTPCode_Target_5XX_Count", "HTTPCode_Target_4XX_Count"} <= metric_names
 
 
@@ -323,7 +372,9 @@ def test_qdrant_runs_one_task_with_snapshots_on_efs() -> None:
         snapshots = cfg["variables"]["QDRANT__STORAGE__SNAPSHOTS_PATH"]
         storage = cfg["variables"]["QDRANT__STORAGE__STORAGE_PATH"]
         assert snapshots in volume_paths, "snapshots must live on EFS"
-        assert not any(storage.startswith(p) for p in volume_paths), "live storage must not be on NFS"
+        assert not any(storage.startswith(p) for p in volume_paths), (
+            "live storage must not be on NFS"
+        )
         assert "QDRANT__SERVICE__API_KEY" in cfg["secrets"]
     probe = " ".join(qdrant["image"]["healthcheck"]["command"])
     assert "curl" not in probe and "wget" not in probe, "the qdrant image has neither"
@@ -352,6 +403,7 @@ def test_api_alias_per_environment() -> None:
 
 # --- addons -----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("path", ADDONS, ids=lambda p: p.name)
 def test_addon_declares_copilot_parameters(path: Path) -> None:
     params = load_cfn(path)["Parameters"]
@@ -372,7 +424,9 @@ def test_addon_outputs_copilot_injects() -> None:
     cluster = db["Resources"]["DbCluster"]
     assert cluster["Condition"] == "CreateDb"
     envs = [eq["Fn::Equals"][1] for eq in db["Conditions"]["CreateDb"]["Fn::Or"]]
-    assert all(eq["Fn::Equals"][0] == {"Ref": "Env"} for eq in db["Conditions"]["CreateDb"]["Fn::Or"])
+    assert all(
+        eq["Fn::Equals"][0] == {"Ref": "Env"} for eq in db["Conditions"]["CreateDb"]["Fn::Or"]
+    )
     assert sorted(envs) == ["prod", "staging"], "Aurora only where several tasks write"
     assert "UPLOADS_BUCKET_NAME" in _addon_env_vars() and "DB_SECRET" in _addon_env_vars()
 
@@ -381,8 +435,9 @@ def test_cfn_lint_passes_on_addons() -> None:
     cfn_lint = VENV_BIN / "cfn-lint"
     if not cfn_lint.exists():
         cfn_lint = Path(shutil.which("cfn-lint") or "cfn-lint")
-    result = subprocess.run([str(cfn_lint), *map(str, ADDONS)], capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [str(cfn_lint), *map(str, ADDONS)], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -390,12 +445,14 @@ def test_hadolint_passes_on_dockerfile() -> None:
     hadolint = VENV_BIN / "hadolint"
     if not hadolint.exists():
         hadolint = Path(shutil.which("hadolint") or "hadolint")
-    result = subprocess.run([str(hadolint), str(ROOT / "Dockerfile")], capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run(
+        [str(hadolint), str(ROOT / "Dockerfile")], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- pipeline ---------------------------------------------------------------------
+
 
 def test_pipeline_promotes_dev_staging_prod_with_approval_and_smoke() -> None:
     pipeline = load(PIPELINE)
@@ -414,6 +471,7 @@ def test_pipeline_promotes_dev_staging_prod_with_approval_and_smoke() -> None:
 
 # --- image and serving ------------------------------------------------------------
 
+
 def test_dockerfile_contract() -> None:
     text = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^FROM (\S+)", text, re.M).group(1)
@@ -429,8 +487,11 @@ def test_dockerfile_contract() -> None:
 def test_entrypoint_migrates_then_execs_gunicorn() -> None:
     script = ROOT / "scripts" / "entrypoint"
     assert script.stat().st_mode & 0o111
-    lines = [ln.strip() for ln in script.read_text().splitlines()
-             if ln.strip() and not ln.strip().startswith("#")]
+    lines = [
+        ln.strip()
+        for ln in script.read_text().splitlines()
+        if ln.strip() and not ln.strip().startswith("#")
+    ]
     upgrade = lines.index("flask db upgrade")
     assert lines[-1] == "exec gunicorn -c gunicorn.conf.py wsgi:app"
     assert upgrade < len(lines) - 1
@@ -445,8 +506,11 @@ def test_gunicorn_config_fits_alb_and_ecs(monkeypatch: pytest.MonkeyPatch) -> No
     assert conf["keepalive"] > 60, "must outlive the ALB's 60 s idle timeout"
     assert conf["accesslog"] is None and conf["errorlog"] == "-"
     api = load(API)
-    stop = next(o["value"] for o in api["taskdef_overrides"]
-                if o["path"] == "ContainerDefinitions[0].StopTimeout")
+    stop = next(
+        o["value"]
+        for o in api["taskdef_overrides"]
+        if o["path"] == "ContainerDefinitions[0].StopTimeout"
+    )
     assert conf["graceful_timeout"] < stop <= 120, "drain before ECS sends SIGKILL"
     monkeypatch.setenv("PORT", "9001")
     monkeypatch.setenv("HOST", "127.0.0.1")

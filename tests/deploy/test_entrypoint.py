@@ -32,19 +32,27 @@ def server(tmp_path: Path):
     pytest.importorskip("wwhd")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "QDRANT_"))}
-    env.update({
-        # Embedded defaults (SQLite, local Qdrant, offline provider) in a temp dir.
-        "APP_ENV": "dev",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'wwhd.db'}",
-        "QDRANT_PATH": str(tmp_path / "qdrant"),
-        "UPLOAD_DIR": str(tmp_path / "uploads"),
-        "JWT_SECRET": "test-secret-test-secret-test-secret",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    })
-    proc = subprocess.Popen([str(ROOT / "scripts" / "entrypoint")], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.update(
+        {
+            # Embedded defaults (SQLite, local Qdrant, offline provider) in a temp dir.
+            "APP_ENV": "dev",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'wwhd.db'}",
+            "QDRANT_PATH": str(tmp_path / "qdrant"),
+            "UPLOAD_DIR": str(tmp_path / "uploads"),
+            "JWT_SECRET": "test-secret-test-secret-test-secret",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        }
+    )
+    proc = subprocess.Popen(
+        [str(ROOT / "scripts" / "entrypoint")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -89,14 +97,21 @@ def test_sigterm_lets_a_running_stream_finish(server) -> None:
     base, proc = server
     creds = {"email": "drain@example.com", "password": "drain-pass-123", "username": "drain"}
     status, _ = post_json(base + "/api/v1/auth/register", creds)
-    status, body = post_json(base + "/api/v1/auth/login",
-                             {"email": creds["email"], "password": creds["password"]})
+    status, body = post_json(
+        base + "/api/v1/auth/login", {"email": creds["email"], "password": creds["password"]}
+    )
     if status != 200 or "access_token" not in body:
         pytest.skip(f"could not log in through the API yet (HTTP {status})")
     req = urllib.request.Request(
-        base + "/api/v1/chat/stream", json.dumps({"content": "How do I start meditating?"}).encode(),
-        {"Content-Type": "application/json", "Authorization": f"Bearer {body['access_token']}",
-         "Accept": "text/event-stream"}, method="POST")
+        base + "/api/v1/chat/stream",
+        json.dumps({"content": "How do I start meditating?"}).encode(),
+        {
+            "Content-Type": "application/json",
+            "Authorization": f"Bearer {body['access_token']}",
+            "Accept": "text/event-stream",
+        },
+        method="POST",
+    )
     with urllib.request.urlopen(req, timeout=60) as resp:
         assert resp.status == 200
         first = resp.readline()

@@ -1,4 +1,5 @@
 """gunicorn.conf.py's post_worker_init builds the app's dependencies before the first request."""
+
 import logging
 import runpy
 from pathlib import Path
@@ -26,6 +27,7 @@ def test_post_worker_init_builds_the_deps(tmp_path):
     assert deps is not None and deps.graph is not None and deps.index is not None
     with app.app_context():
         from wwhd.deps import get_deps
+
         assert get_deps() is deps  # the first chat reuses them
 
 

@@ -37,6 +37,7 @@ snapshot = _load("wwhd_qdrant_snapshot", SCRIPT)
 
 # --- manifest and image ----------------------------------------------------------
 
+
 def test_job_manifest_is_collected_and_validates() -> None:
     assert JOB in deploy.manifest_files()
     doc = deploy.load(JOB)
@@ -90,7 +91,9 @@ def _seconds(duration: str) -> float:
 def test_job_matches_qdrant_service_and_app() -> None:
     job, qdrant = deploy.load(JOB), deploy.load(deploy.QDRANT)
     assert set(deploy.INTERPOLATION.findall(JOB.read_text())) <= {
-        "COPILOT_APPLICATION_NAME", "COPILOT_ENVIRONMENT_NAME"}
+        "COPILOT_APPLICATION_NAME",
+        "COPILOT_ENVIRONMENT_NAME",
+    }
     for env in deploy.ENVS:
         cfg, svc = deploy.for_env(job, env), deploy.for_env(qdrant, env)
         assert cfg["memory"] in deploy.FARGATE_MEMORY[cfg["cpu"]], env
@@ -113,6 +116,7 @@ def test_job_matches_qdrant_service_and_app() -> None:
 def test_job_alias_is_the_apps_collection(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("QDRANT_COLLECTION", raising=False)
     from wwhd.config import Config
+
     assert deploy.load(JOB)["variables"]["QDRANT_COLLECTION"] == Config().QDRANT_COLLECTION
 
 
@@ -122,7 +126,9 @@ def test_job_image_builds_from_the_script_and_passes_hadolint() -> None:
     dockerfile = ROOT / build["dockerfile"]
     text = dockerfile.read_text()
     base = re.search(r"^FROM (\S+)", text, re.M).group(1)
-    assert re.fullmatch(r"public\.ecr\.aws/docker/library/python:3\.11\.\d+-slim(-\w+)?", base), base
+    assert re.fullmatch(r"public\.ecr\.aws/docker/library/python:3\.11\.\d+-slim(-\w+)?", base), (
+        base
+    )
     assert "COPY scripts/qdrant_snapshot.py " in text
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
     assert "qdrant_snapshot.py" in re.search(r"^ENTRYPOINT .*$", text, re.M).group(0)
@@ -132,11 +138,14 @@ def test_job_image_builds_from_the_script_and_passes_hadolint() -> None:
     hadolint = deploy.VENV_BIN / "hadolint"
     if not hadolint.exists():
         hadolint = Path(shutil.which("hadolint") or "hadolint")
-    result = subprocess.run([str(hadolint), str(dockerfile)], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(hadolint), str(dockerfile)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 # --- the script against a fake Qdrant --------------------------------------------
+
 
 class FakeQdrant:
     """Just enough of Qdrant's REST API; records every call."""
@@ -154,8 +163,12 @@ class FakeQdrant:
     def add_snapshot(self) -> dict:
         self._clock += 1
         stamp = f"2026-01-01T00:{self._clock // 60:02d}:{self._clock % 60:02d}"
-        snap = {"name": f"full-snapshot-{stamp.replace('T', '-').replace(':', '-')}.snapshot",
-                "creation_time": stamp, "size": 1000 + self._clock, "checksum": "x"}
+        snap = {
+            "name": f"full-snapshot-{stamp.replace('T', '-').replace(':', '-')}.snapshot",
+            "creation_time": stamp,
+            "size": 1000 + self._clock,
+            "checksum": "x",
+        }
         self.snapshots.append(snap)
         return snap
 
@@ -165,21 +178,38 @@ class FakeQdrant:
     @Request.application
     def __call__(self, request: Request) -> Response:
         path = request.path
-        self.calls.append((request.method, request.full_path.rstrip("?"), request.headers.get("api-key")))
+        self.calls.append(
+            (request.method, request.full_path.rstrip("?"), request.headers.get("api-key"))
+        )
 
         def reply(result, status: int = 200) -> Response:
-            return Response(json.dumps({"result": result, "status": "ok", "time": 0.001}), status,
-                            content_type="application/json")
+            return Response(
+                json.dumps({"result": result, "status": "ok", "time": 0.001}),
+                status,
+                content_type="application/json",
+            )
 
         if request.headers.get("api-key") != API_KEY:
-            return Response(json.dumps({"status": {"error": "Invalid api-key"}}), 401,
-                            content_type="application/json")
+            return Response(
+                json.dumps({"status": {"error": "Invalid api-key"}}),
+                401,
+                content_type="application/json",
+            )
         for (method, prefix), status in self.fail.items():
             if request.method == method and path.startswith(prefix):
-                return Response(json.dumps({"status": {"error": "Service internal error"}}), status,
-                                content_type="application/json")
+                return Response(
+                    json.dumps({"status": {"error": "Service internal error"}}),
+                    status,
+                    content_type="application/json",
+                )
         if request.method == "GET" and path == "/aliases":
-            return reply({"aliases": [{"alias_name": a, "collection_name": c} for a, c in self.aliases.items()]})
+            return reply(
+                {
+                    "aliases": [
+                        {"alias_name": a, "collection_name": c} for a, c in self.aliases.items()
+                    ]
+                }
+            )
         if request.method == "GET" and path.startswith("/collections/"):
             name = path.split("/", 2)[2]
             if name not in self.points:
@@ -205,7 +235,9 @@ def qdrant():
     fake = FakeQdrant()
     server = make_server("127.0.0.1", 0, fake, threaded=True)
     # A short poll interval only makes shutdown() return sooner.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     fake.url = f"http://127.0.0.1:{server.server_port}"
     yield fake
@@ -215,8 +247,13 @@ def qdrant():
 
 
 def env_for(fake: FakeQdrant, **extra: str) -> dict:
-    return {"QDRANT_URL": fake.url, "QDRANT_API_KEY": API_KEY, "QDRANT_COLLECTION": ALIAS,
-            "KEEP": "3", **extra}
+    return {
+        "QDRANT_URL": fake.url,
+        "QDRANT_API_KEY": API_KEY,
+        "QDRANT_COLLECTION": ALIAS,
+        "KEEP": "3",
+        **extra,
+    }
 
 
 def events(output: str) -> list[dict]:
@@ -226,8 +263,13 @@ def events(output: str) -> list[dict]:
 def test_creates_a_snapshot_and_prunes_beyond_keep(qdrant: FakeQdrant) -> None:
     old = [qdrant.add_snapshot()["name"] for _ in range(5)]
     # The real entry point, as the job's image runs it.
-    result = subprocess.run([sys.executable, str(SCRIPT)], env=env_for(qdrant), capture_output=True,
-                            text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT)],
+        env=env_for(qdrant),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     created = [c for c in qdrant.calls if c[0] == "POST"]
     assert created == [("POST", "/snapshots?wait=true", API_KEY)]
@@ -265,8 +307,10 @@ def test_refuses_to_snapshot_an_empty_index(qdrant: FakeQdrant, capsys, state: s
     assert failed["event"] == "snapshot_failed" and "reindex" in failed["error"]
 
 
-@pytest.mark.parametrize("method,prefix", [("POST", "/snapshots"), ("GET", "/aliases"),
-                                           ("GET", "/snapshots"), ("DELETE", "/snapshots/")])
+@pytest.mark.parametrize(
+    "method,prefix",
+    [("POST", "/snapshots"), ("GET", "/aliases"), ("GET", "/snapshots"), ("DELETE", "/snapshots/")],
+)
 def test_fails_loudly_on_http_500(qdrant: FakeQdrant, capsys, method: str, prefix: str) -> None:
     for _ in range(4):
         qdrant.add_snapshot()
@@ -276,7 +320,9 @@ def test_fails_loudly_on_http_500(qdrant: FakeQdrant, capsys, method: str, prefi
     assert failed["event"] == "snapshot_failed"
     assert "HTTP 500" in failed["error"] and method in failed["error"]
     if method == "POST":
-        assert not [c for c in qdrant.calls if c[0] == "DELETE"], "no pruning without a new snapshot"
+        assert not [c for c in qdrant.calls if c[0] == "DELETE"], (
+            "no pruning without a new snapshot"
+        )
 
 
 def test_wrong_api_key_fails(qdrant: FakeQdrant, capsys) -> None:
@@ -295,12 +341,22 @@ def test_unreachable_qdrant_fails() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {"QDRANT_URL": f"http://127.0.0.1:{port}", "QDRANT_API_KEY": API_KEY, "QDRANT_TIMEOUT_S": "2"}
+    env = {
+        "QDRANT_URL": f"http://127.0.0.1:{port}",
+        "QDRANT_API_KEY": API_KEY,
+        "QDRANT_TIMEOUT_S": "2",
+    }
     assert snapshot.main(env) == 1
 
 
-@pytest.mark.parametrize("env", [{}, {"QDRANT_URL": "http://x:6333", "KEEP": "0"},
-                                 {"QDRANT_URL": "http://x:6333", "KEEP": "many"}],
-                         ids=["no-url", "keep-0", "keep-nan"])
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"QDRANT_URL": "http://x:6333", "KEEP": "0"},
+        {"QDRANT_URL": "http://x:6333", "KEEP": "many"},
+    ],
+    ids=["no-url", "keep-0", "keep-nan"],
+)
 def test_bad_settings_exit_2(env: dict) -> None:
     assert snapshot.main(env) == 2

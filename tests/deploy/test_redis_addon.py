@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from redis.connection import SSLConnection
+
 from tests.conftest import close_app
 
-_spec = importlib.util.spec_from_file_location("wwhd_deploy_test_copilot_redis",
-                                               Path(__file__).with_name("test_copilot.py"))
+_spec = importlib.util.spec_from_file_location(
+    "wwhd_deploy_test_copilot_redis", Path(__file__).with_name("test_copilot.py")
+)
 deploy = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(deploy)
 
@@ -26,16 +28,22 @@ def import_name(value: dict) -> str:
     return value["Fn::ImportValue"]["Fn::Sub"]
 
 
-def render_url(env: str, address: str = "wwhd-prod-api-ratelimit-abc123.serverless.use1.cache.amazonaws.com",
-               port: str = "6379") -> str:
+def render_url(
+    env: str,
+    address: str = "wwhd-prod-api-ratelimit-abc123.serverless.use1.cache.amazonaws.com",
+    port: str = "6379",
+) -> str:
     """The RedisUrl output as CloudFormation resolves it in `env`."""
     tpl = template()
     condition, when_true, when_false = tpl["Outputs"]["RedisUrl"]["Value"]["Fn::If"]
     envs = [eq["Fn::Equals"][1] for eq in tpl["Conditions"][condition]["Fn::Or"]]
     if env not in envs:
         return when_false
-    return (when_true["Fn::Sub"].replace("${RateLimitCache.Endpoint.Address}", address)
-            .replace("${RateLimitCache.Endpoint.Port}", port))
+    return (
+        when_true["Fn::Sub"]
+        .replace("${RateLimitCache.Endpoint.Address}", address)
+        .replace("${RateLimitCache.Endpoint.Port}", port)
+    )
 
 
 def test_addon_is_linted_and_declares_copilot_parameters() -> None:
@@ -63,12 +71,16 @@ def test_cache_is_serverless_private_and_reachable_only_from_tasks() -> None:
     assert props["SecurityGroupIds"] == [{"Ref": "CacheSecurityGroup"}]
     # Same private subnets, VPC and environment security group imports as the database.
     subnets = props["SubnetIds"]["Fn::Split"][1]
-    assert import_name(subnets) == import_name(db["DbSubnetGroup"]["Properties"]["SubnetIds"]["Fn::Split"][1])
+    assert import_name(subnets) == import_name(
+        db["DbSubnetGroup"]["Properties"]["SubnetIds"]["Fn::Split"][1]
+    )
     group = resources["CacheSecurityGroup"]["Properties"]
     assert group["VpcId"] == db["DbSecurityGroup"]["Properties"]["VpcId"]
     [rule] = group["SecurityGroupIngress"]
-    assert rule["SourceSecurityGroupId"] == db["DbSecurityGroup"]["Properties"]["SecurityGroupIngress"][0][
-        "SourceSecurityGroupId"]
+    assert (
+        rule["SourceSecurityGroupId"]
+        == db["DbSecurityGroup"]["Properties"]["SecurityGroupIngress"][0]["SourceSecurityGroupId"]
+    )
     assert "CidrIp" not in rule and rule["FromPort"] <= 6379 <= rule["ToPort"]
     assert props["CacheUsageLimits"]["DataStorage"]["Unit"] == "GB", "a cost ceiling is set"
 
@@ -82,7 +94,9 @@ def test_output_is_unconditional_and_injected_as_redis_url() -> None:
     assert "REDIS_URL" in deploy._addon_env_vars()
     for env in deploy.ENVS:
         variables = deploy.for_env(deploy.load(deploy.API), env).get("variables") or {}
-        assert "REDIS_URL" not in variables, f"{env}: the manifest would clash with the addon's REDIS_URL"
+        assert "REDIS_URL" not in variables, (
+            f"{env}: the manifest would clash with the addon's REDIS_URL"
+        )
 
 
 @pytest.mark.parametrize("env", ["staging", "prod"])
@@ -100,6 +114,7 @@ def test_dev_gets_memory_which_the_app_counts_in_process(tmp_path) -> None:
     assert url == "memory://"
     pytest.importorskip("wwhd")
     from tests.conftest import make_app
+
     app = make_app(tmp_path, REDIS_URL=url, RATE_LIMIT_ANON="2/minute")
     limiter = app.extensions["wwhd_limiter"]
     assert isinstance(limiter.storage, MemoryStorage)

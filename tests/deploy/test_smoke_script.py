@@ -61,8 +61,9 @@ def stub():
 
 
 def run_smoke(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SMOKE), *args], capture_output=True, text=True,
-                          timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, str(SMOKE), *args], capture_output=True, text=True, timeout=60, env=env
+    )
 
 
 def test_smoke_passes_against_healthy_api(stub) -> None:
@@ -70,8 +71,12 @@ def test_smoke_passes_against_healthy_api(stub) -> None:
     result = run_smoke(base + "/", "--email", "smoke@example.com", "--password", "pw")
     assert result.returncode == 0, result.stderr
     paths = [(m, p) for m, p, _, _ in api.seen]
-    assert paths == [("GET", "/health"), ("GET", "/health/detailed"),
-                     ("POST", "/api/v1/auth/login"), ("POST", "/api/v1/chat")]
+    assert paths == [
+        ("GET", "/health"),
+        ("GET", "/health/detailed"),
+        ("POST", "/api/v1/auth/login"),
+        ("POST", "/api/v1/chat"),
+    ]
     chat = api.seen[-1]
     assert chat[3] == "Bearer tok" and set(chat[2]) == {"content"}
 
@@ -97,6 +102,9 @@ def test_smoke_is_stdlib_only_and_executable() -> None:
     assert SMOKE.stat().st_mode & 0o111
     text = SMOKE.read_text()
     assert text.startswith("#!/usr/bin/env python3")
-    imports = {line.split()[1].split(".")[0] for line in text.splitlines()
-               if line.startswith(("import ", "from "))}
+    imports = {
+        line.split()[1].split(".")[0]
+        for line in text.splitlines()
+        if line.startswith(("import ", "from "))
+    }
     assert imports <= set(sys.stdlib_module_names), imports - set(sys.stdlib_module_names)

@@ -1,4 +1,5 @@
 """Chunking: sizes, natural boundaries, overlap, transcript times, PDF pages, ids and checksums."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,11 +9,13 @@ import uuid
 
 import pytest
 
-from wwhd.knowledge.chunking import Chunk, checksum, chunk_id, chunk_sections
+from wwhd.knowledge.chunking import TextPiece, checksum, chunk_id, chunk_sections
 from wwhd.knowledge.parsers import Section, parse_text
 
-WORDS = ("tea bicycle envelope promise morning notebook kettle friend money karate teacher "
-         "letter drawer decision night stranger garden breath habit lesson bakery").split()
+WORDS = (
+    "tea bicycle envelope promise morning notebook kettle friend money karate teacher "
+    "letter drawer decision night stranger garden breath habit lesson bakery"
+).split()
 
 
 def prose(sentences: int, seed: int = 7) -> str:
@@ -24,7 +27,7 @@ def prose(sentences: int, seed: int = 7) -> str:
     return " ".join(out)
 
 
-def assert_overlap_is_exact(chunks: list[Chunk]) -> None:
+def assert_overlap_is_exact(chunks: list[TextPiece]) -> None:
     for previous, chunk in zip(chunks, chunks[1:]):
         n = chunk.overlap_chars
         if n:
@@ -33,13 +36,13 @@ def assert_overlap_is_exact(chunks: list[Chunk]) -> None:
             assert previous.text[-n - 1].isspace()
 
 
-def rebuild(chunks: list[Chunk]) -> list[str]:
-    return " ".join(c.text[c.overlap_chars:] for c in chunks).split()
+def rebuild(chunks: list[TextPiece]) -> list[str]:
+    return " ".join(c.text[c.overlap_chars :] for c in chunks).split()
 
 
 def test_short_text_is_one_chunk() -> None:
     chunks = chunk_sections([Section("  Hello there.  ")])
-    assert chunks == [Chunk(0, "Hello there.", None, None, None, 0)]
+    assert chunks == [TextPiece(0, "Hello there.", None, None, None, 0)]
 
 
 def test_nothing_to_chunk() -> None:
@@ -115,8 +118,10 @@ def test_bad_parameters(max_chars: int, overlap: int) -> None:
 
 
 def cues(count: int) -> list[Section]:
-    return [Section(f"Cue {n:03d} says something about tea.", start_s=2.0 * n, end_s=2.0 * n + 2)
-            for n in range(count)]
+    return [
+        Section(f"Cue {n:03d} says something about tea.", start_s=2.0 * n, end_s=2.0 * n + 2)
+        for n in range(count)
+    ]
 
 
 def test_transcript_chunks_carry_the_times_of_the_cues_they_contain() -> None:
@@ -139,7 +144,10 @@ def test_transcript_chunks_carry_the_times_of_the_cues_they_contain() -> None:
 
 
 def test_minute_twelve_of_a_parsed_transcript_is_findable() -> None:
-    lines = [f"[{n // 60:02d}:{n % 60:02d}] At second {n} Herman says thing {n}." for n in range(0, 1500, 5)]
+    lines = [
+        f"[{n // 60:02d}:{n % 60:02d}] At second {n} Herman says thing {n}."
+        for n in range(0, 1500, 5)
+    ]
     doc = parse_text("\n".join(lines))
     chunks = chunk_sections(doc.sections)
     hits = [c for c in chunks if "thing 725." in c.text]
@@ -180,7 +188,7 @@ def test_pdf_chunks_never_span_pages() -> None:
     assert pages == sorted(pages) and 3 not in pages
     assert pages.count(1) >= 3
     page_two = [c for c in chunks if c.page == 2]
-    assert page_two == [Chunk(page_two[0].index, "Page two is short.", None, None, 2, 0)]
+    assert page_two == [TextPiece(page_two[0].index, "Page two is short.", None, None, 2, 0)]
     assert [c for c in chunks if c.page == 4][0].overlap_chars == 0
 
 
@@ -191,19 +199,27 @@ def test_chunking_is_deterministic() -> None:
 
 # --- ids and checksums ----------------------------------------------------------------------------
 
+
 def test_chunk_id_is_a_stable_uuid5() -> None:
     first = chunk_id(42, 3, "some text")
     assert first == chunk_id(42, 3, "some text") == chunk_id("42", 3, "some text")
     assert uuid.UUID(first).version == 5
-    others = {chunk_id(43, 3, "some text"), chunk_id(42, 4, "some text"), chunk_id(42, 3, "some text!")}
+    others = {
+        chunk_id(43, 3, "some text"),
+        chunk_id(42, 4, "some text"),
+        chunk_id(42, 3, "some text!"),
+    }
     assert first not in others and len(others) == 3
     assert chunk_id("a:1", 2, "t") != chunk_id("a", 1, "2:t")
 
 
 def test_chunk_id_is_fixed_across_releases() -> None:
     # Qdrant point ids must never change for the same input; pin one value.
-    assert chunk_id(1, 0, "hello") == str(uuid.uuid5(
-        uuid.uuid5(uuid.NAMESPACE_URL, "https://wwhd.invalid/chunk"), '["1", 0, "hello"]'))
+    assert chunk_id(1, 0, "hello") == str(
+        uuid.uuid5(
+            uuid.uuid5(uuid.NAMESPACE_URL, "https://wwhd.invalid/chunk"), '["1", 0, "hello"]'
+        )
+    )
 
 
 def test_checksum_ignores_trivial_differences() -> None:
@@ -232,8 +248,14 @@ def test_a_heading_stays_with_the_text_below_it() -> None:
 
 
 def test_marks_locate_each_timed_line_inside_its_chunk():
-    lines = [Section(f"Line {n} talks about topic{n} at some length here.", start_s=10.0 * n, end_s=10.0 * n + 10)
-             for n in range(60)]
+    lines = [
+        Section(
+            f"Line {n} talks about topic{n} at some length here.",
+            start_s=10.0 * n,
+            end_s=10.0 * n + 10,
+        )
+        for n in range(60)
+    ]
     chunks = chunk_sections(lines, max_chars=500, overlap=80)
     assert len(chunks) > 3
     for chunk in chunks:

@@ -1,4 +1,5 @@
 """Originals storage: local directory and S3 (moto), and uploads keeping their original."""
+
 from __future__ import annotations
 
 import io
@@ -7,10 +8,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from wwhd.extensions import db
-from wwhd.knowledge.files import FileMissing, LocalFileStore, S3FileStore, get_file_store, make_file_store
-from wwhd.models import Document
 from tests.conftest import close_app
+from wwhd.extensions import db
+from wwhd.knowledge.files import (
+    FileMissing,
+    LocalFileStore,
+    S3FileStore,
+    get_file_store,
+    make_file_store,
+)
+from wwhd.models import Document
 
 
 def roundtrip(store) -> None:
@@ -32,7 +39,11 @@ def test_local_store(tmp_path):
     roundtrip(store)
     store.put("originals/x/y.txt", b"kept")
     assert (tmp_path / "uploads" / "originals" / "x" / "y.txt").read_bytes() == b"kept"
-    assert not [p for p in (tmp_path / "uploads" / "originals" / "x").iterdir() if p.name.startswith(".upload-")]
+    assert not [
+        p
+        for p in (tmp_path / "uploads" / "originals" / "x").iterdir()
+        if p.name.startswith(".upload-")
+    ]
 
 
 @pytest.fixture
@@ -57,11 +68,16 @@ def test_s3_store(s3_bucket):
 def test_upload_keeps_original_in_s3_and_delete_removes_it(tmp_path, s3_bucket, auth_factory):
     app, client, headers = auth_factory(UPLOADS_BUCKET_NAME=s3_bucket)
     data = b"[00:00:05] Stand tall.\n[00:00:09] Breathe low into the belly.\n"
-    reply = client.post("/api/v1/documents/upload", headers=headers, content_type="multipart/form-data",
-                        data={"namespace": "exercise_martial_arts", "file": (io.BytesIO(data), "stance notes.txt")})
+    reply = client.post(
+        "/api/v1/documents/upload",
+        headers=headers,
+        content_type="multipart/form-data",
+        data={"namespace": "exercise_martial_arts", "file": (io.BytesIO(data), "stance notes.txt")},
+    )
     assert reply.status_code == 202, reply.get_json()
     doc_id = reply.get_json()["id"]
     from wwhd.knowledge.jobs import get_runner
+
     assert get_runner(app).wait(doc_id) == "indexed"
     with app.app_context():
         key = db.session.get(Document, doc_id).original_key
@@ -82,7 +98,10 @@ def auth_factory(tmp_path):
     """An app with config overrides plus an admin's headers."""
     import importlib.util
     from pathlib import Path
-    spec = importlib.util.spec_from_file_location("wwhd_conftest", Path(__file__).parents[1] / "conftest.py")
+
+    spec = importlib.util.spec_from_file_location(
+        "wwhd_conftest", Path(__file__).parents[1] / "conftest.py"
+    )
     conftest = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(conftest)
     made = []

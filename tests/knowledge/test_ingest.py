@@ -1,4 +1,5 @@
 """One document end to end, and the `ingest` command's summary and exit status."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,14 +24,18 @@ SRT = b"1\n00:12:01,000 --> 00:12:04,500\nKeep your knees soft.\n\n2\n00:12:04,5
 
 def test_add_source_dedupes_by_content(app):
     with app.app_context():
-        first = add_source("general", data=b"Sweep the floor first.\n", filename="a.txt", store=get_file_store(app))
+        first = add_source(
+            "general", data=b"Sweep the floor first.\n", filename="a.txt", store=get_file_store(app)
+        )
         db.session.commit()
         assert first.created and first.document.status == "pending" and first.document.title == "a"
         again = add_source("money", data=b"Sweep the floor first.\r\n\r\n", filename="b.md")
         assert not again.created and again.document.id == first.document.id
         assert db.session.query(Document).count() == 1
         with pytest.raises(FileTooLarge, match="limit is 1 MB"):
-            add_source("general", data=b"x" * (1024 * 1024 + 1), filename="big.txt", max_bytes=1024 * 1024)
+            add_source(
+                "general", data=b"x" * (1024 * 1024 + 1), filename="big.txt", max_bytes=1024 * 1024
+            )
         with pytest.raises(IngestError, match="Unknown namespace 'nope'"):
             add_source("nope", text="hello")
         with pytest.raises(ParseError):
@@ -38,13 +43,18 @@ def test_add_source_dedupes_by_content(app):
 
 
 def test_original_key_is_safe():
-    assert original_key("ab" * 32, "../../My Talk (v2).vtt") == f"originals/ab/{'ab' * 32}/My_Talk_v2_.vtt"
+    assert (
+        original_key("ab" * 32, "../../My Talk (v2).vtt")
+        == f"originals/ab/{'ab' * 32}/My_Talk_v2_.vtt"
+    )
     assert original_key("cd" * 32, None).endswith("/upload")
 
 
 def test_transcript_keeps_exact_times_from_the_original(app):
     with app.app_context():
-        doc = add_source("exercise_martial_arts", data=SRT, filename="drill.srt", store=get_file_store(app)).document
+        doc = add_source(
+            "exercise_martial_arts", data=SRT, filename="drill.srt", store=get_file_store(app)
+        ).document
         db.session.commit()
         parsed = parsed_for(doc, get_file_store(app))
         assert parsed.kind == "srt"
@@ -60,8 +70,11 @@ def test_transcript_keeps_exact_times_from_the_original(app):
 def test_edit_replaces_points_without_gaps_or_leftovers(app):
     with app.app_context():
         index = get_deps().index
-        doc = add_source("general", text="\n\n".join(f"Part {n}. " + "Slow is smooth. " * 60 for n in range(6)),
-                         title="Smooth").document
+        doc = add_source(
+            "general",
+            text="\n\n".join(f"Part {n}. " + "Slow is smooth. " * 60 for n in range(6)),
+            title="Smooth",
+        ).document
         db.session.commit()
         assert index_document(doc, index) > 1
         old = index.document_point_ids(doc.id)
@@ -93,16 +106,46 @@ def test_ingest_command_summary_and_exit_status(app, runner, tmp_path):
     with app.app_context():
         assert {d.status for d in db.session.query(Document)} == {"indexed"}
 
-    single = write(tmp_path / "talk.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nStand like a tree.\n")
-    result = runner.invoke(args=["wwhd", "ingest", str(single), "--namespace", "exercise_martial_arts",
-                                 "--youtube-url", "https://youtu.be/abcDEF12345", "--title", "Tree"])
+    single = write(
+        tmp_path / "talk.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:04.000\nStand like a tree.\n"
+    )
+    result = runner.invoke(
+        args=[
+            "wwhd",
+            "ingest",
+            str(single),
+            "--namespace",
+            "exercise_martial_arts",
+            "--youtube-url",
+            "https://youtu.be/abcDEF12345",
+            "--title",
+            "Tree",
+        ]
+    )
     assert result.exit_code == 0, result.output
     assert "1 indexed, 0 duplicate, 0 failed." in result.output
     with app.app_context():
         doc = db.session.query(Document).filter_by(title="Tree").one()
         assert doc.youtube_url == "https://youtu.be/abcDEF12345" and doc.status == "indexed"
 
-    assert runner.invoke(args=["wwhd", "ingest", str(folder), "--namespace", "diet_food", "--title", "X"]).exit_code == 1
+    assert (
+        runner.invoke(
+            args=["wwhd", "ingest", str(folder), "--namespace", "diet_food", "--title", "X"]
+        ).exit_code
+        == 1
+    )
     assert runner.invoke(args=["wwhd", "ingest", str(single), "--namespace", "nope"]).exit_code == 1
-    assert runner.invoke(args=["wwhd", "ingest", str(single), "--namespace", "general",
-                               "--youtube-url", "https://example.com"]).exit_code == 1
+    assert (
+        runner.invoke(
+            args=[
+                "wwhd",
+                "ingest",
+                str(single),
+                "--namespace",
+                "general",
+                "--youtube-url",
+                "https://example.com",
+            ]
+        ).exit_code
+        == 1
+    )

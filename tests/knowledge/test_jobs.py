@@ -1,10 +1,12 @@
 """Ingestion jobs: states, heartbeat, failures that leave nothing searchable, and resume after a crash."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
 import pytest
 
+from tests.conftest import close_app
 from wwhd import create_app
 from wwhd.deps import get_deps
 from wwhd.extensions import db
@@ -15,10 +17,12 @@ from wwhd.knowledge.jobs import Heartbeat, claim, get_runner, process_document
 from wwhd.knowledge.parsers import parse_text
 from wwhd.models import Chunk, Document
 from wwhd.models.base import utcnow
-from tests.conftest import close_app
 
-LONG_TEXT = "\n\n".join(f"Paragraph {n}: sweep the floor, then sit, then breathe slowly and count to {n}. "
-                        + "Every small habit compounds over the years. " * 8 for n in range(200))
+LONG_TEXT = "\n\n".join(
+    f"Paragraph {n}: sweep the floor, then sit, then breathe slowly and count to {n}. "
+    + "Every small habit compounds over the years. " * 8
+    for n in range(200)
+)
 
 
 def add(app, text: str, namespace: str = "general") -> int:
@@ -53,7 +57,9 @@ def test_pending_document_is_indexed(app):
 
 def test_unparseable_document_fails_readably_with_nothing_indexed(app):
     with app.app_context():
-        doc = Document(namespace="general", title="Empty", content="   ", checksum="x" * 64, status="pending")
+        doc = Document(
+            namespace="general", title="Empty", content="   ", checksum="x" * 64, status="pending"
+        )
         db.session.add(doc)
         db.session.commit()
         doc_id = doc.id
@@ -79,14 +85,23 @@ def test_failure_mid_indexing_leaves_no_vectors(tmp_path):
     from qdrant_client import QdrantClient
 
     from wwhd.deps import build_deps
-    config = {"APP_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}", "QDRANT_PATH": ":memory:",
-              "UPLOAD_DIR": str(tmp_path / "up"), "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "MODEL_EMBED": ""}
+
+    config = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'f.db'}",
+        "QDRANT_PATH": ":memory:",
+        "UPLOAD_DIR": str(tmp_path / "up"),
+        "OPENAI_API_KEY": "",
+        "OPENAI_BASE_URL": "",
+        "MODEL_EMBED": "",
+    }
     probe = create_app(config)
     index = FailingIndex(QdrantClient(location=":memory:"), "wwhd_chunks")
     app = create_app(config, deps=build_deps(probe.config, index=index))
     with app.app_context():
         db.create_all()
         from wwhd.knowledge.namespaces import seed_namespaces
+
         seed_namespaces()
         db.session.commit()
     doc_id = add(app, LONG_TEXT)
@@ -111,22 +126,44 @@ def crash_midway(app, document_id: int, heartbeat_age_s: float) -> int:
         doc = db.session.get(Document, document_id)
         rows = build_rows(doc, parse_text(doc.content))
         half = rows[: len(rows) // 2]
-        stale = Chunk(id="00000000-0000-5000-8000-000000000001", document_id=doc.id, index=999, text="old wording",
-                      start_s=None, end_s=None, page=None)
-        get_deps(app).index.upsert([{"id": r.id, "text": r.text, "payload": point_payload(doc, r)} for r in half + [stale]])
-        doc.status, doc.heartbeat_at, doc.attempts = "processing", utcnow() - timedelta(seconds=heartbeat_age_s), 1
+        stale = Chunk(
+            id="00000000-0000-5000-8000-000000000001",
+            document_id=doc.id,
+            index=999,
+            text="old wording",
+            start_s=None,
+            end_s=None,
+            page=None,
+        )
+        get_deps(app).index.upsert(
+            [{"id": r.id, "text": r.text, "payload": point_payload(doc, r)} for r in half + [stale]]
+        )
+        doc.status, doc.heartbeat_at, doc.attempts = (
+            "processing",
+            utcnow() - timedelta(seconds=heartbeat_age_s),
+            1,
+        )
         db.session.commit()
         return len(half) + 1
 
 
 def test_job_left_processing_resumes_after_restart_without_duplicates(tmp_path):
-    config = {"APP_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
-              "QDRANT_PATH": str(tmp_path / "qdrant"), "QDRANT_URL": "", "UPLOAD_DIR": str(tmp_path / "up"),
-              "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "MODEL_EMBED": "", "JOB_STALE_SECONDS": 60}
+    config = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+        "QDRANT_URL": "",
+        "UPLOAD_DIR": str(tmp_path / "up"),
+        "OPENAI_API_KEY": "",
+        "OPENAI_BASE_URL": "",
+        "MODEL_EMBED": "",
+        "JOB_STALE_SECONDS": 60,
+    }
     first = create_app(config)
     with first.app_context():
         db.create_all()
         from wwhd.knowledge.namespaces import seed_namespaces
+
         seed_namespaces()
         db.session.commit()
     dead = add(first, LONG_TEXT)
@@ -204,12 +241,21 @@ def test_finished_documents_are_not_resumed(app, status):
 
 
 def test_jobs_and_reconcile_on_postgresql(tmp_path, postgres_db):
-    config = {"APP_ENV": "testing", "DATABASE_URL": postgres_db, "QDRANT_PATH": ":memory:", "QDRANT_URL": "",
-              "UPLOAD_DIR": str(tmp_path / "up"), "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "MODEL_EMBED": ""}
+    config = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": postgres_db,
+        "QDRANT_PATH": ":memory:",
+        "QDRANT_URL": "",
+        "UPLOAD_DIR": str(tmp_path / "up"),
+        "OPENAI_API_KEY": "",
+        "OPENAI_BASE_URL": "",
+        "MODEL_EMBED": "",
+    }
     app = create_app(config)
     with app.app_context():
         db.create_all()
         from wwhd.knowledge.namespaces import seed_namespaces
+
         seed_namespaces()
         db.session.commit()
     doc_id = add(app, LONG_TEXT)

@@ -1,4 +1,5 @@
 """The in-process postings answer exactly what embedded Qdrant's own sparse search answers."""
+
 from __future__ import annotations
 
 import random
@@ -10,10 +11,18 @@ from qdrant_client import models as qm
 from wwhd.knowledge import sparse
 from wwhd.knowledge.index import SPARSE, KnowledgeIndex, make_client
 
-WORDS = ("money envelope budget wife argue kettle patience breath meditation stance kick bedroom mirror "
-         "desk clutter soup rice fasting customer price staff habit morning walk door light plant").split()
-QUERIES = ["how do I budget money with envelopes", "my wife and I argue", "where should the mirror and desk go",
-           "breath meditation in the morning", "customer price for staff", "zebra quantum"]
+WORDS = (
+    "money envelope budget wife argue kettle patience breath meditation stance kick bedroom mirror "
+    "desk clutter soup rice fasting customer price staff habit morning walk door light plant"
+).split()
+QUERIES = [
+    "how do I budget money with envelopes",
+    "my wife and I argue",
+    "where should the mirror and desk go",
+    "breath meditation in the morning",
+    "customer price for staff",
+    "zebra quantum",
+]
 
 
 def build(n: int = 400, seed: int = 7) -> tuple[KnowledgeIndex, list[dict]]:
@@ -22,24 +31,43 @@ def build(n: int = 400, seed: int = 7) -> tuple[KnowledgeIndex, list[dict]]:
     chunks = []
     for i in range(n):
         text = " ".join(rng.choices(WORDS, k=rng.randint(20, 120)))
-        chunks.append({"id": str(uuid.UUID(int=i + 1)), "text": text,
-                       "payload": {"namespace": rng.choice(["money", "meditation", "general"]), "document_id": i // 4,
-                                   "text": text}})
+        chunks.append(
+            {
+                "id": str(uuid.UUID(int=i + 1)),
+                "text": text,
+                "payload": {
+                    "namespace": rng.choice(["money", "meditation", "general"]),
+                    "document_id": i // 4,
+                    "text": text,
+                },
+            }
+        )
     index.upsert(chunks)
     return index, chunks
 
 
-def qdrant_sparse(index: KnowledgeIndex, query: str, namespaces=None, limit: int = 10) -> list[tuple[str, float]]:
+def qdrant_sparse(
+    index: KnowledgeIndex, query: str, namespaces=None, limit: int = 10
+) -> list[tuple[str, float]]:
     indices, values = sparse.query_vector(query)
     flt = None
     if namespaces:
-        flt = qm.Filter(must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))])
-    result = index.client.query_points(index.alias, query=qm.SparseVector(indices=indices, values=values),
-                                       using=SPARSE, query_filter=flt, limit=limit)
+        flt = qm.Filter(
+            must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))]
+        )
+    result = index.client.query_points(
+        index.alias,
+        query=qm.SparseVector(indices=indices, values=values),
+        using=SPARSE,
+        query_filter=flt,
+        limit=limit,
+    )
     return [(str(p.id), p.score) for p in result.points]
 
 
-def ours(index: KnowledgeIndex, query: str, namespaces=None, limit: int = 10) -> list[tuple[str, float]]:
+def ours(
+    index: KnowledgeIndex, query: str, namespaces=None, limit: int = 10
+) -> list[tuple[str, float]]:
     hits, _ = index.search(query, namespaces, limit)
     return [(h.chunk_id, h.sparse_score) for h in hits]
 
@@ -62,8 +90,15 @@ def test_follows_deletes_edits_and_namespace_moves():
     index.delete_document(3)
     index.delete_points([chunks[100]["id"], chunks[101]["id"]])
     index.set_document_payload(10, {"namespace": "meditation"})
-    index.upsert([{**chunks[200], "text": "kettle kettle kettle patience",
-                   "payload": {**chunks[200]["payload"], "text": "kettle kettle kettle patience"}}])
+    index.upsert(
+        [
+            {
+                **chunks[200],
+                "text": "kettle kettle kettle patience",
+                "payload": {**chunks[200]["payload"], "text": "kettle kettle kettle patience"},
+            }
+        ]
+    )
     for query in QUERIES + ["kettle patience"]:
         for namespaces in (None, ["meditation"]):
             assert_same(ours(index, query, namespaces), qdrant_sparse(index, query, namespaces))

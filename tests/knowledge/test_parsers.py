@@ -1,4 +1,5 @@
 """Parsers: kind detection, decoding, timestamps, SRT/VTT/YouTube JSON, PDF pages and errors."""
+
 from __future__ import annotations
 
 import io
@@ -7,16 +8,18 @@ import json
 import pytest
 
 from wwhd.knowledge.parsers import (
-    ParseError,
     ParsedDocument,
+    ParseError,
     Section,
     detect_kind,
-    format_timestamp,
     parse_bytes,
     parse_text,
 )
+from wwhd.links import format_timestamp
 
-PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+PNG_HEADER = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x02\x00\x00\x00"
+)
 
 
 def _pdf_string(text: str) -> str:
@@ -32,8 +35,10 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
         3: b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     }
     for page_id, text in zip(page_ids, pages):
-        objects[page_id] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-                            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {page_id + 1} 0 R >>").encode()
+        objects[page_id] = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {page_id + 1} 0 R >>"
+        ).encode()
         ops = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"]
         ops += [f"({_pdf_string(line)}) Tj T*" for line in text.split("\n")] if text else []
         ops.append("ET")
@@ -121,40 +126,48 @@ YOUTUBE = [
 ]
 
 
-@pytest.mark.parametrize(("data", "filename", "kind"), [
-    (make_pdf(["x"]), "a.pdf", "pdf"),
-    (make_pdf(["x"]), "renamed.txt", "pdf"),
-    (make_pdf(["x"]), None, "pdf"),
-    (VTT.encode(), "talk.vtt", "vtt"),
-    (VTT.encode(), "talk.txt", "vtt"),
-    (VTT.encode(), None, "vtt"),
-    (SRT.encode(), "talk.srt", "srt"),
-    (SRT.encode(), "talk.txt", "srt"),
-    (SRT.encode(), None, "srt"),
-    (json.dumps(YOUTUBE).encode(), "t.json", "youtube_json"),
-    (json.dumps(YOUTUBE).encode(), "t.txt", "youtube_json"),
-    (json.dumps(YOUTUBE).encode(), None, "youtube_json"),
-    (b"# Title\n\nBody text.", "notes.md", "markdown"),
-    (b"# Title\n\nBody text.", None, "markdown"),
-    (b"Just words.\nMore words.", None, "text"),
-    (b"Just words.", "a.md", "markdown"),
-    (b"# Heading in a txt\nwords", "a.txt", "text"),
-    (b"[00:00:04] Hello\n[00:00:09] World", "t.txt", "text"),
-    (b"[1, 2, 3] is a list, not a transcript", None, "text"),
-])
+@pytest.mark.parametrize(
+    ("data", "filename", "kind"),
+    [
+        (make_pdf(["x"]), "a.pdf", "pdf"),
+        (make_pdf(["x"]), "renamed.txt", "pdf"),
+        (make_pdf(["x"]), None, "pdf"),
+        (VTT.encode(), "talk.vtt", "vtt"),
+        (VTT.encode(), "talk.txt", "vtt"),
+        (VTT.encode(), None, "vtt"),
+        (SRT.encode(), "talk.srt", "srt"),
+        (SRT.encode(), "talk.txt", "srt"),
+        (SRT.encode(), None, "srt"),
+        (json.dumps(YOUTUBE).encode(), "t.json", "youtube_json"),
+        (json.dumps(YOUTUBE).encode(), "t.txt", "youtube_json"),
+        (json.dumps(YOUTUBE).encode(), None, "youtube_json"),
+        (b"# Title\n\nBody text.", "notes.md", "markdown"),
+        (b"# Title\n\nBody text.", None, "markdown"),
+        (b"Just words.\nMore words.", None, "text"),
+        (b"Just words.", "a.md", "markdown"),
+        (b"# Heading in a txt\nwords", "a.txt", "text"),
+        (b"[00:00:04] Hello\n[00:00:09] World", "t.txt", "text"),
+        (b"[1, 2, 3] is a list, not a transcript", None, "text"),
+    ],
+)
 def test_detect_kind_uses_content_first(data: bytes, filename: str | None, kind: str) -> None:
     assert detect_kind(data, filename) == kind
 
 
-@pytest.mark.parametrize(("data", "filename", "needle"), [
-    (PNG_HEADER, "slides.pdf", "PNG"),
-    (PNG_HEADER, "photo.png", "PNG"),
-    (PNG_HEADER, None, "PNG"),
-    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "scan.pdf", "JPEG"),
-    (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 20, "doc.docx", "ZIP"),
-    (b"some text\x00\x01\x02 with NUL bytes", "a.txt", "binary"),
-])
-def test_binary_content_is_rejected_naming_the_type(data: bytes, filename: str | None, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "filename", "needle"),
+    [
+        (PNG_HEADER, "slides.pdf", "PNG"),
+        (PNG_HEADER, "photo.png", "PNG"),
+        (PNG_HEADER, None, "PNG"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "scan.pdf", "JPEG"),
+        (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 20, "doc.docx", "ZIP"),
+        (b"some text\x00\x01\x02 with NUL bytes", "a.txt", "binary"),
+    ],
+)
+def test_binary_content_is_rejected_naming_the_type(
+    data: bytes, filename: str | None, needle: str
+) -> None:
     error = error_of(data, filename)
     assert error.code == "UNSUPPORTED_TYPE"
     assert needle in str(error)
@@ -182,15 +195,18 @@ def test_empty_files_are_rejected(data: bytes) -> None:
     assert caught.value.code == "EMPTY"
 
 
-@pytest.mark.parametrize(("data", "filename", "needle"), [
-    (b"this is not json", "t.json", "JSON"),
-    (b"[{\"text\": \"a\", \"start\": 1}", "t.json", "JSON"),
-    (b'{"foo": 1}', "t.json", "YouTube"),
-    (b"Just a paragraph of prose.", "talk.srt", "cues"),
-    (b"WEBVTT\n\nno cues here", "talk.vtt", "cues"),
-    (b'[{"text": "a", "start": "soon"}]', "t.json", "start"),
-    (b'[{"text": "a", "start": 1}, "oops"]', "t.json", "entry 2"),
-])
+@pytest.mark.parametrize(
+    ("data", "filename", "needle"),
+    [
+        (b"this is not json", "t.json", "JSON"),
+        (b"[{\"text\": \"a\", \"start\": 1}", "t.json", "JSON"),
+        (b'{"foo": 1}', "t.json", "YouTube"),
+        (b"Just a paragraph of prose.", "talk.srt", "cues"),
+        (b"WEBVTT\n\nno cues here", "talk.vtt", "cues"),
+        (b'[{"text": "a", "start": "soon"}]', "t.json", "start"),
+        (b'[{"text": "a", "start": 1}, "oops"]', "t.json", "entry 2"),
+    ],
+)
 def test_malformed_structured_files(data: bytes, filename: str, needle: str) -> None:
     error = error_of(data, filename)
     assert error.code == "MALFORMED"
@@ -199,8 +215,11 @@ def test_malformed_structured_files(data: bytes, filename: str, needle: str) -> 
 
 # --- decoding -----------------------------------------------------------------------------------
 
+
 def test_utf8_bom_and_crlf_and_control_characters() -> None:
-    doc = parse_bytes("\ufeffCafé line one\r\nline\x07 two\rline three\x0c".encode("utf-8"), "a.txt")
+    doc = parse_bytes(
+        "\ufeffCafé line one\r\nline\x07 two\rline three\x0c".encode("utf-8"), "a.txt"
+    )
     assert doc.text == "Café line one\nline two\nline three"
 
 
@@ -226,6 +245,7 @@ def test_decomposed_unicode_is_normalised_to_nfc() -> None:
 
 # --- timestamps in text and Markdown -----------------------------------------------------------
 
+
 def test_line_timestamps_in_all_styles() -> None:
     doc = parse_text(
         "Intro line without time\n"
@@ -234,7 +254,8 @@ def test_line_timestamps_in_all_styles() -> None:
         "[01:10] Bracketed minutes.\n"
         "00:02:00 Bare hours.\n"
         "12:30 - Bare minutes with dash.\n"
-        "1:02:03 After an hour.\n")
+        "1:02:03 After an hour.\n"
+    )
     assert doc.kind == "text"
     assert [s.text for s in doc.sections] == [
         "Intro line without time",
@@ -262,7 +283,9 @@ def test_rendered_text_uses_hh_mm_ss_and_round_trips() -> None:
     doc = parse_text("[00:04] Hello there.\n[01:02:03] Much later.")
     assert doc.text == "[00:00:04] Hello there.\n[01:02:03] Much later."
     again = parse_text(doc.text)
-    assert [(s.text, s.start_s) for s in again.sections] == [(s.text, s.start_s) for s in doc.sections]
+    assert [(s.text, s.start_s) for s in again.sections] == [
+        (s.text, s.start_s) for s in doc.sections
+    ]
 
 
 def test_prose_with_a_time_of_day_is_not_a_transcript() -> None:
@@ -273,9 +296,7 @@ def test_prose_with_a_time_of_day_is_not_a_transcript() -> None:
 
 
 def test_markdown_title_sections_and_timestamps() -> None:
-    md = ("# Five Things\n"
-          "[00:00:04] Good evening, everybody.\n"
-          "[00:00:41] A little background.\n")
+    md = "# Five Things\n[00:00:04] Good evening, everybody.\n[00:00:41] A little background.\n"
     doc = parse_bytes(md.encode(), "talk.md")
     assert doc.kind == "markdown" and doc.title == "Five Things"
     assert [(s.text, s.start_s, s.end_s) for s in doc.sections] == [
@@ -287,8 +308,10 @@ def test_markdown_title_sections_and_timestamps() -> None:
 
 
 def test_markdown_splits_at_headings_outside_code() -> None:
-    md = ("---\ntitle: \"From front matter\"\nauthor: H\n---\n"
-          "# Heading one\n\nPara one.\n\n```\n# not a heading\n```\n\n## Heading two\nPara two.\n")
+    md = (
+        "---\ntitle: \"From front matter\"\nauthor: H\n---\n"
+        "# Heading one\n\nPara one.\n\n```\n# not a heading\n```\n\n## Heading two\nPara two.\n"
+    )
     doc = parse_text(md)
     assert doc.kind == "markdown" and doc.title == "From front matter"
     assert [s.text for s in doc.sections] == [
@@ -299,6 +322,7 @@ def test_markdown_splits_at_headings_outside_code() -> None:
 
 
 # --- SRT / VTT / YouTube JSON --------------------------------------------------------------------
+
 
 def test_srt_cues() -> None:
     doc = parse_bytes(SRT.encode(), "talk.srt")
@@ -330,14 +354,16 @@ def test_vtt_header_notes_styles_settings_and_tags_are_dropped() -> None:
 
 
 def test_vtt_youtube_auto_caption_rollup_is_merged() -> None:
-    vtt = ("WEBVTT\nKind: captions\nLanguage: en\n\n"
-           "00:00:00.000 --> 00:00:03.629 align:start position:0%\n \n"
-           "so<00:00:00.179><c> today</c><00:00:00.539><c> we</c>\n\n"
-           "00:00:03.629 --> 00:00:03.639 align:start position:0%\nso today we\n \n\n"
-           "00:00:03.639 --> 00:00:06.269 align:start position:0%\nso today we\n"
-           "are<00:00:03.840><c> going</c><00:00:04.000><c> to</c>\n\n"
-           "00:00:06.269 --> 00:00:06.279 align:start position:0%\nare going to\n \n\n"
-           "00:00:06.279 --> 00:00:09.000 align:start position:0%\nare going to\ntalk about tea\n")
+    vtt = (
+        "WEBVTT\nKind: captions\nLanguage: en\n\n"
+        "00:00:00.000 --> 00:00:03.629 align:start position:0%\n \n"
+        "so<00:00:00.179><c> today</c><00:00:00.539><c> we</c>\n\n"
+        "00:00:03.629 --> 00:00:03.639 align:start position:0%\nso today we\n \n\n"
+        "00:00:03.639 --> 00:00:06.269 align:start position:0%\nso today we\n"
+        "are<00:00:03.840><c> going</c><00:00:04.000><c> to</c>\n\n"
+        "00:00:06.269 --> 00:00:06.279 align:start position:0%\nare going to\n \n\n"
+        "00:00:06.279 --> 00:00:09.000 align:start position:0%\nare going to\ntalk about tea\n"
+    )
     doc = parse_bytes(vtt.encode(), "auto.vtt")
     assert [(s.text, s.start_s, s.end_s) for s in doc.sections] == [
         ("so today we", 0.0, 3.639),
@@ -369,6 +395,7 @@ def test_empty_youtube_transcript_has_no_text() -> None:
 
 # --- PDF -------------------------------------------------------------------------------------------
 
+
 def test_pdf_sections_per_page_with_title() -> None:
     data = make_pdf(["First page (intro)\nsecond line", "", "Third page text"], title="A Talk")
     doc = parse_bytes(data, "talk.pdf")
@@ -386,11 +413,14 @@ def test_pdf_with_only_blank_pages_has_no_text() -> None:
     assert "text" in str(error)
 
 
-@pytest.mark.parametrize("data", [
-    b"%PDF-1.4\n",
-    b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\n",
-    make_pdf(["Some text"])[:60],
-])
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"%PDF-1.4\n",
+        b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\n",
+        make_pdf(["Some text"])[:60],
+    ],
+)
 def test_damaged_pdf_is_unreadable(data: bytes) -> None:
     error = error_of(data, "broken.pdf")
     assert error.code == "UNREADABLE_PDF"
@@ -409,10 +439,22 @@ def test_pdf_with_owner_password_only_still_parses() -> None:
 
 # --- small things ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("seconds", "expected"), [
-    (None, ""), (0, "00:00"), (4.9, "00:04"), (59, "00:59"), (61, "01:01"), (3599, "59:59"),
-    (3600, "01:00:00"), (3723.5, "01:02:03"), (36000, "10:00:00"), (-3, "00:00"),
-])
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (None, ""),
+        (0, "00:00"),
+        (4.9, "00:04"),
+        (59, "00:59"),
+        (61, "01:01"),
+        (3599, "59:59"),
+        (3600, "01:00:00"),
+        (3723.5, "01:02:03"),
+        (36000, "10:00:00"),
+        (-3, "00:00"),
+    ],
+)
 def test_format_timestamp(seconds: float | None, expected: str) -> None:
     assert format_timestamp(seconds) == expected
 
@@ -432,20 +474,35 @@ def test_parsed_document_text_joins_untimed_sections_with_blank_lines() -> None:
 
 
 def test_youtube_json3_events() -> None:
-    json3 = {"events": [
-        {"tStartMs": 0, "dDurationMs": 1000, "id": 1},
-        {"tStartMs": 1500, "dDurationMs": 2000, "segs": [{"utf8": "hello "}, {"utf8": "there"}, {"x": 1}]},
-        {"tStartMs": 4000, "segs": [{"utf8": 5}, {"utf8": "\n"}]},
-        {"tStartMs": 720000, "dDurationMs": 3000, "segs": [{"utf8": "minute twelve"}]},
-    ]}
+    json3 = {
+        "events": [
+            {"tStartMs": 0, "dDurationMs": 1000, "id": 1},
+            {
+                "tStartMs": 1500,
+                "dDurationMs": 2000,
+                "segs": [{"utf8": "hello "}, {"utf8": "there"}, {"x": 1}],
+            },
+            {"tStartMs": 4000, "segs": [{"utf8": 5}, {"utf8": "\n"}]},
+            {"tStartMs": 720000, "dDurationMs": 3000, "segs": [{"utf8": "minute twelve"}]},
+        ]
+    }
     doc = parse_bytes(json.dumps(json3).encode(), "captions.json3")
     assert doc.kind == "youtube_json"
-    assert doc.sections == [Section("hello there", 1.5, 3.5), Section("minute twelve", 720.0, 723.0)]
+    assert doc.sections == [
+        Section("hello there", 1.5, 3.5),
+        Section("minute twelve", 720.0, 723.0),
+    ]
 
 
-@pytest.mark.parametrize("entry", [
-    {"text": "a", "start": "NaN"}, {"text": "a", "start": -4}, {"text": 7, "start": 1}, {"text": "a"},
-])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"text": "a", "start": "NaN"},
+        {"text": "a", "start": -4},
+        {"text": 7, "start": 1},
+        {"text": "a"},
+    ],
+)
 def test_youtube_json_bad_entries(entry: dict) -> None:
     data = json.dumps([{"text": "ok", "start": 0}, entry]).encode()
     error = error_of(data, "t.json")

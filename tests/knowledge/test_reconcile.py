@@ -1,4 +1,5 @@
 """Reconcile and reindex: drift both ways is reported and repaired; Qdrant rebuilds from SQL."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,12 +31,20 @@ def test_drift_both_ways_is_reported_and_repaired(samples, runner):
         ids = sorted(chunk_ids())
         missing, stale = ids[0], ids[1]
         index.delete_points([missing])
-        index.client.set_payload(index.alias, payload={"title": "Old title"}, points=[stale], wait=True)
+        index.client.set_payload(
+            index.alias, payload={"title": "Old title"}, points=[stale], wait=True
+        )
         orphan = "00000000-0000-5000-8000-0000000000aa"
-        index.upsert([{"id": orphan, "text": "ghost of a deleted document", "payload": {"document_id": 999}}])
+        index.upsert(
+            [{"id": orphan, "text": "ghost of a deleted document", "payload": {"document_id": 999}}]
+        )
 
         drift = reconcile.report(index)
-        assert drift.missing_points == [missing] and drift.stale_points == [stale] and drift.orphan_points == [orphan]
+        assert (
+            drift.missing_points == [missing]
+            and drift.stale_points == [stale]
+            and drift.orphan_points == [orphan]
+        )
 
     result = runner.invoke(args=["wwhd", "reconcile"])
     assert result.exit_code == 1 and "orphan points (no chunk row): 1" in result.output

@@ -1,9 +1,12 @@
 """sparse.term_set: the cached distinct terms of a text, used by coverage on every passage check."""
+
 from wwhd.knowledge import sparse
 from wwhd.knowledge.sparse import analyze_query, coverage, term_set, tokenize
 
-PASSAGE = ("When your partner won't talk after an argument, don't chase them. Sit down together later, "
-           "breathe, and say what you felt without blame. Cafe\u2019s owners argue about money too.")
+PASSAGE = (
+    "When your partner won't talk after an argument, don't chase them. Sit down together later, "
+    "breathe, and say what you felt without blame. Cafe\u2019s owners argue about money too."
+)
 
 
 def test_term_set_is_the_set_of_tokens():

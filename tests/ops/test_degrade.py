@@ -1,11 +1,12 @@
 """Degrade, don't crash: Qdrant down, the LLM failing, the database connection dropped."""
+
 from __future__ import annotations
 
 import psycopg
 import pytest
 from qdrant_client import QdrantClient
 
-from tests.conftest import Auth, make_app, close_app
+from tests.conftest import Auth, close_app, make_app
 from tests.tests_support import load_samples_and_login
 from wwhd import create_app
 from wwhd.config import load_config
@@ -23,10 +24,19 @@ QUESTION = "How do my wife and I stop fighting about money?"
 @pytest.fixture
 def qdrant_down_app(tmp_path):
     """The app with a real Qdrant client pointed at a closed loopback port: every call fails fast."""
-    overrides = {"APP_ENV": "testing", "DATABASE_URL": f"sqlite:///{tmp_path / 'down.db'}", "QDRANT_URL": "",
-                 "QDRANT_PATH": ":memory:", "OPENAI_API_KEY": "", "OPENAI_BASE_URL": "", "MODEL_EMBED": "",
-                 "REDIS_URL": "", "UPLOAD_DIR": str(tmp_path / "uploads"), "UPLOADS_BUCKET_NAME": "",
-                 "JWT_SECRET": "test-secret-that-is-long-enough-0123456789"}
+    overrides = {
+        "APP_ENV": "testing",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'down.db'}",
+        "QDRANT_URL": "",
+        "QDRANT_PATH": ":memory:",
+        "OPENAI_API_KEY": "",
+        "OPENAI_BASE_URL": "",
+        "MODEL_EMBED": "",
+        "REDIS_URL": "",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "UPLOADS_BUCKET_NAME": "",
+        "JWT_SECRET": "test-secret-that-is-long-enough-0123456789",
+    }
     client = QdrantClient(url="http://127.0.0.1:1", timeout=1, check_compatibility=False)
     index = KnowledgeIndex(client, "wwhd_chunks", None, 0, local=False)
     app = create_app(overrides, deps=build_deps(load_config(overrides), index=index))
@@ -57,8 +67,12 @@ def test_chat_answers_without_retrieval_when_qdrant_is_down(qdrant_down_app, rea
     assert "unavailable" in as_json.get_json()["content"]
     with app.app_context():
         saved = db.session.query(Message).filter_by(role="assistant").all()
-        assert [m.status for m in saved] == ["complete", "complete"] and saved[0].content == prompts.KB_UNAVAILABLE
-        assert db.session.query(Message).filter_by(role="user").count() == 2  # the questions are kept
+        assert [m.status for m in saved] == ["complete", "complete"] and saved[
+            0
+        ].content == prompts.KB_UNAVAILABLE
+        assert (
+            db.session.query(Message).filter_by(role="user").count() == 2
+        )  # the questions are kept
         assert db.session.query(Citation).count() == 0
         # An outage is not a gap in the knowledge base.
         assert db.session.query(UnansweredQuestion).count() == 0
@@ -70,7 +84,10 @@ def test_health_detailed_reports_degraded_when_qdrant_is_down(qdrant_down_app):
     assert reply.status_code == 503
     body = reply.get_json()
     assert body["status"] == "degraded"
-    assert body["checks"]["qdrant"]["status"] == "down" and body["checks"]["database"]["status"] == "ok"
+    assert (
+        body["checks"]["qdrant"]["status"] == "down"
+        and body["checks"]["database"]["status"] == "ok"
+    )
     assert client.get("/health").status_code == 200  # liveness does no I/O: the task is not killed
 
 
@@ -78,20 +95,34 @@ def test_documents_are_kept_in_sql_when_qdrant_is_down(qdrant_down_app):
     app = qdrant_down_app
     client = app.test_client()
     headers = Auth(app, client).headers("admin")
-    reply = client.post("/api/v1/documents/", json={"namespace": "money", "title": "Envelopes",
-                                                    "content": "Put every paycheck into envelopes. " * 20},
-                        headers=headers)
+    reply = client.post(
+        "/api/v1/documents/",
+        json={
+            "namespace": "money",
+            "title": "Envelopes",
+            "content": "Put every paycheck into envelopes. " * 20,
+        },
+        headers=headers,
+    )
     assert reply.status_code < 500, reply.get_json()
     with app.app_context():
         doc = db.session.query(Document).filter_by(title="Envelopes").one()
-        assert "envelopes" in doc.content.lower()  # SQL is the system of record; reindex repairs Qdrant later
+        assert (
+            "envelopes" in doc.content.lower()
+        )  # SQL is the system of record; reindex repairs Qdrant later
 
 
 # -- LLM failures -----------------------------------------------------------------------------------
 @pytest.fixture
 def retry_app(tmp_path, fake_llm):
-    app = make_app(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_llm.base_url, MODEL_CHAT="gpt-4o-mini",
-                   LLM_MAX_RETRIES=2, LLM_TIMEOUT_S=5)
+    app = make_app(
+        tmp_path,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake_llm.base_url,
+        MODEL_CHAT="gpt-4o-mini",
+        LLM_MAX_RETRIES=2,
+        LLM_TIMEOUT_S=5,
+    )
     yield app
     close_app(app)
 
@@ -100,8 +131,12 @@ def chat_calls(fake_llm) -> int:
     return sum(1 for r in fake_llm.requests if r["path"].endswith("/chat/completions"))
 
 
-@pytest.mark.parametrize("status,code", [(429, "LLM_RATE_LIMITED"), (500, "LLM_ERROR"), (503, "LLM_ERROR")])
-def test_llm_errors_are_retried_then_reported_and_saved_as_failed(retry_app, fake_llm, read_sse, status, code):
+@pytest.mark.parametrize(
+    "status,code", [(429, "LLM_RATE_LIMITED"), (500, "LLM_ERROR"), (503, "LLM_ERROR")]
+)
+def test_llm_errors_are_retried_then_reported_and_saved_as_failed(
+    retry_app, fake_llm, read_sse, status, code
+):
     client, headers = load_samples_and_login(retry_app)
     fake_llm.script(status=status)
     reply = client.post("/api/v1/chat/stream", json={"content": QUESTION}, headers=headers)
@@ -114,26 +149,39 @@ def test_llm_errors_are_retried_then_reported_and_saved_as_failed(retry_app, fak
     with retry_app.app_context():
         answer = db.session.query(Message).filter_by(role="assistant").one()
         assert answer.status == "failed" and code in (answer.error or "")
-        assert db.session.query(Message).filter_by(role="user").one().content == QUESTION  # nothing lost
+        assert (
+            db.session.query(Message).filter_by(role="user").one().content == QUESTION
+        )  # nothing lost
 
 
 def test_a_transient_llm_error_is_retried_transparently(retry_app, fake_llm, read_sse):
-    from wwhd.testing import Script
+    from tests.fakes.openai_server import Script
+
     client, headers = load_samples_and_login(retry_app)
     fake_llm.queue(Script(status=503))
     fake_llm.script(tokens=["Fight ", "fair [1]."])
-    events = read_sse(client.post("/api/v1/chat/stream", json={"content": QUESTION}, headers=headers)
-                      .get_data(as_text=True))
+    events = read_sse(
+        client.post("/api/v1/chat/stream", json={"content": QUESTION}, headers=headers).get_data(
+            as_text=True
+        )
+    )
     assert events[-1]["event"] == "done"
-    assert "".join(e["data"]["content"] for e in events if e["event"] == "token").startswith("Fight fair [1].")
+    assert "".join(e["data"]["content"] for e in events if e["event"] == "token").startswith(
+        "Fight fair [1]."
+    )
     assert chat_calls(fake_llm) == 2
     with retry_app.app_context():
         assert db.session.query(Message).filter_by(role="assistant").one().status == "complete"
 
 
 def test_llm_timeout_is_bounded_and_reported(tmp_path, fake_llm, read_sse):
-    app = make_app(tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_llm.base_url, LLM_MAX_RETRIES=1,
-                   LLM_TIMEOUT_S=1)
+    app = make_app(
+        tmp_path,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake_llm.base_url,
+        LLM_MAX_RETRIES=1,
+        LLM_TIMEOUT_S=1,
+    )
     try:
         client, headers = load_samples_and_login(app)
         fake_llm.script(tokens=["slow"], delay=2.5)
@@ -154,8 +202,11 @@ def terminate_backends(database_url: str) -> int:
     name = database_url.rsplit("/", 1)[1]
     admin = database_url.rsplit("/", 1)[0].replace("+psycopg", "") + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        rows = conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                            "WHERE datname = %s AND pid <> pg_backend_pid()", (name,)).fetchall()
+        rows = conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        ).fetchall()
     return sum(1 for (killed,) in rows if killed)
 
 
@@ -168,13 +219,20 @@ def test_requests_recover_after_the_database_drops_connections(tmp_path, postgre
         headers = {"Authorization": f"Bearer {auth.login(user)['access_token']}"}
         first = client.post("/api/v1/chat", json={"content": QUESTION}, headers=headers)
         assert first.status_code == 200
-        assert terminate_backends(postgres_db) >= 1, "the app should hold pooled connections to kill"
+        assert terminate_backends(postgres_db) >= 1, (
+            "the app should hold pooled connections to kill"
+        )
         # Pre-ping notices the dead connections and replaces them: no 500 for the next caller.
         assert client.get("/api/v1/chats", headers=headers).status_code == 200
         assert client.get("/health/detailed").get_json()["checks"]["database"]["status"] == "ok"
         assert terminate_backends(postgres_db) >= 1
-        events = read_sse(client.post("/api/v1/chat/stream", json={"content": "and then?", "chat_id": first.get_json()["chat_id"]},
-                                      headers=headers).get_data(as_text=True))
+        events = read_sse(
+            client.post(
+                "/api/v1/chat/stream",
+                json={"content": "and then?", "chat_id": first.get_json()["chat_id"]},
+                headers=headers,
+            ).get_data(as_text=True)
+        )
         assert events[-1]["event"] == "done"
         assert terminate_backends(postgres_db) >= 1
         assert auth.login(user)["access_token"]

@@ -1,4 +1,5 @@
 """The OpenAPI document matches the routes, and a short schemathesis run finds no 5xx or schema violations."""
+
 from __future__ import annotations
 
 import os
@@ -9,13 +10,17 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode, checks
 
-from tests.conftest import Auth, make_app, close_app
+from tests.conftest import Auth, close_app, make_app
 from wwhd.api.openapi import _openapi_path
 
 # The short form runs in the suite; scripts/fuzz sets WWHD_FUZZ_EXAMPLES higher for the long form.
 EXAMPLES = int(os.environ.get("WWHD_FUZZ_EXAMPLES", "5"))
-CHECKS = [checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
-          checks.response_schema_conformance]
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+]
 
 
 def test_openapi_document_describes_every_api_route(client):
@@ -64,8 +69,11 @@ def fuzz_app(tmp_path):
     result = app.test_cli_runner().invoke(args=["wwhd", "load-samples"])
     assert result.exit_code == 0, result.output
     client = app.test_client()
-    client.post("/api/v1/chat", json={"content": "How do I stop fighting about money?"},
-                headers=Auth(app, client).headers("user"))
+    client.post(
+        "/api/v1/chat",
+        json={"content": "How do I stop fighting about money?"},
+        headers=Auth(app, client).headers("user"),
+    )
     yield app
     close_app(app)
 
@@ -84,18 +92,30 @@ def fuzz(app, examples: int, modes=(GenerationMode.POSITIVE, GenerationMode.NEGA
         headers = auth.headers("admin")
 
         for mode in modes:
-            @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                      suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.generate],
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
-                case.call_and_validate(headers={**headers, **(case.headers or {})}, checks=CHECKS)
+                case.call_and_validate(headers={**headers, **(case.headers or {})}, checks=CHECKS)  # noqa: B023 - run() is called inside this loop iteration
 
             try:
                 run()
             except Unsatisfiable:
                 pass  # nothing to make invalid (e.g. no parameters at all in negative mode)
-            except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a FailureGroup; report all together
-                failures.append(f"{operation.label} [{mode.value}]: {type(exc).__name__}: {str(exc)[:1500]}")
+            except (
+                Exception,
+                BaseExceptionGroup,
+            ) as exc:  # schemathesis raises a FailureGroup; report all together
+                failures.append(
+                    f"{operation.label} [{mode.value}]: {type(exc).__name__}: {str(exc)[:1500]}"
+                )
     return failures
 
 

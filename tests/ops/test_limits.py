@@ -1,4 +1,5 @@
 """Rate limits per role, per IP and on sign-in; daily token quotas; Redis-shared counters."""
+
 from __future__ import annotations
 
 import os
@@ -6,7 +7,7 @@ import uuid
 
 import pytest
 
-from tests.conftest import Auth, make_app, close_app
+from tests.conftest import Auth, close_app, make_app
 from wwhd.extensions import db
 from wwhd.models import Chat, Message
 
@@ -99,15 +100,35 @@ def test_brute_force_login_hits_429_but_other_routes_keep_working(build):
     user = Auth(app, client).create("user")
     wrong = {"email": user["email"], "password": "not-the-password"}
     assert client.post("/api/v1/auth/login", json=wrong).status_code == 401
-    assert client.post("/api/v1/auth/token", data={"username": user["email"], "password": "nope-nope"}).status_code == 401
-    assert client.post("/api/v1/auth/register", json={"email": "x@example.com", "password": "short"}).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": user["email"], "password": "nope-nope"}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/register", json={"email": "x@example.com", "password": "short"}
+        ).status_code
+        == 422
+    )
     # The fourth attempt from this address is refused, even with the right password.
-    assert_rate_limited(client.post("/api/v1/auth/login", json={"email": user["email"], "password": user["password"]}), 3)
+    assert_rate_limited(
+        client.post(
+            "/api/v1/auth/login", json={"email": user["email"], "password": user["password"]}
+        ),
+        3,
+    )
     assert client.get("/health").status_code == 200
-    assert client.get("/api/v1/chats").status_code == 401  # not 429: the stricter bucket is for sign-in only
+    assert (
+        client.get("/api/v1/chats").status_code == 401
+    )  # not 429: the stricter bucket is for sign-in only
     # A different client address can still sign in.
-    reply = client.post("/api/v1/auth/login", json={"email": user["email"], "password": user["password"]},
-                        environ_base={"REMOTE_ADDR": "10.9.9.9"})
+    reply = client.post(
+        "/api/v1/auth/login",
+        json={"email": user["email"], "password": user["password"]},
+        environ_base={"REMOTE_ADDR": "10.9.9.9"},
+    )
     assert reply.status_code == 200
 
 
@@ -119,15 +140,26 @@ def test_forwarded_for_is_only_trusted_behind_a_proxy(build):
 
     behind_alb = build("alb", RATE_LIMIT_ANON="1/minute", TRUSTED_PROXY_HOPS=1).test_client()
     # The ALB appends the real client address; only that last hop is believed.
-    assert behind_alb.get("/api/v1/chats", headers={"X-Forwarded-For": "9.9.9.9, 1.1.1.1"}).status_code == 401
-    assert behind_alb.get("/api/v1/chats", headers={"X-Forwarded-For": "8.8.8.8, 1.1.1.1"}).status_code == 429
-    assert behind_alb.get("/api/v1/chats", headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 401
+    assert (
+        behind_alb.get("/api/v1/chats", headers={"X-Forwarded-For": "9.9.9.9, 1.1.1.1"}).status_code
+        == 401
+    )
+    assert (
+        behind_alb.get("/api/v1/chats", headers={"X-Forwarded-For": "8.8.8.8, 1.1.1.1"}).status_code
+        == 429
+    )
+    assert (
+        behind_alb.get("/api/v1/chats", headers={"X-Forwarded-For": "2.2.2.2"}).status_code == 401
+    )
 
 
 def _use_tokens(app, user_id: int, tokens: int):
     from wwhd import usage
+
     with app.app_context():
-        usage.record(user_id, None, {"model": "gpt-4o-mini", "prompt_tokens": tokens, "completion_tokens": 0})
+        usage.record(
+            user_id, None, {"model": "gpt-4o-mini", "prompt_tokens": tokens, "completion_tokens": 0}
+        )
         db.session.commit()
 
 
@@ -138,7 +170,12 @@ def test_daily_token_quota_refuses_a_turn_and_saves_nothing(build):
     user = auth.create("user")
     headers = {"Authorization": f"Bearer {auth.login(user)['access_token']}"}
     _use_tokens(app, user["id"], 999)
-    assert client.post("/api/v1/chat", json={"content": "How do I save money?"}, headers=headers).status_code == 200
+    assert (
+        client.post(
+            "/api/v1/chat", json={"content": "How do I save money?"}, headers=headers
+        ).status_code
+        == 200
+    )
     _use_tokens(app, user["id"], 1)
     for path in ("/api/v1/chat", "/api/v1/chat/stream"):
         reply = client.post(path, json={"content": "And how do I budget?"}, headers=headers)
@@ -154,7 +191,10 @@ def test_daily_token_quota_refuses_a_turn_and_saves_nothing(build):
     admin = auth.create("admin")
     _use_tokens(app, admin["id"], 1000)
     admin_headers = {"Authorization": f"Bearer {auth.login(admin)['access_token']}"}
-    assert client.post("/api/v1/chat", json={"content": "money"}, headers=admin_headers).status_code == 200
+    assert (
+        client.post("/api/v1/chat", json={"content": "money"}, headers=admin_headers).status_code
+        == 200
+    )
 
 
 def test_redis_outage_does_not_break_requests(build):
@@ -170,6 +210,7 @@ def test_redis_outage_does_not_break_requests(build):
 def redis_url():
     try:
         import redis
+
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
     except Exception:
         if os.environ.get("WWHD_REQUIRE_REDIS") == "1":
@@ -180,8 +221,13 @@ def redis_url():
 
 def test_limits_hold_across_two_app_instances_sharing_redis(build, redis_url):
     import redis
+
     prefix = f"wwhd-test-{uuid.uuid4().hex}"
-    settings = {"REDIS_URL": redis_url, "RATE_LIMIT_KEY_PREFIX": prefix, "RATE_LIMIT_ANON": "3/minute"}
+    settings = {
+        "REDIS_URL": redis_url,
+        "RATE_LIMIT_KEY_PREFIX": prefix,
+        "RATE_LIMIT_ANON": "3/minute",
+    }
     one, two = build("one", **settings).test_client(), build("two", **settings).test_client()
     try:
         assert one.get("/api/v1/chats").status_code == 401

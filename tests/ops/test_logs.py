@@ -1,4 +1,5 @@
 """JSON logs: one object per line with request id and user id, and never a secret or a message text."""
+
 from __future__ import annotations
 
 import io
@@ -7,14 +8,16 @@ import logging
 
 import pytest
 
-from tests.conftest import make_app, close_app
+from tests.conftest import close_app, make_app
 from wwhd.logs import JsonFormatter, RequestContextFilter
 
 PASSWORD = "Sup3r-Secret-Passw0rd-7781"
 WRONG_PASSWORD = "Wr0ng-Guess-Passw0rd-5512"
 API_KEY = "sk-test-LOGSCAN-9f8e7d6c5b4a39281706"
 JWT_SECRET = "jwt-secret-LOGSCAN-0123456789abcdefghijklmnop"
-MESSAGE = "My bank PIN is 4417-ZQX and my wife's name is Quennell, how do we stop fighting about money?"
+MESSAGE = (
+    "My bank PIN is 4417-ZQX and my wife's name is Quennell, how do we stop fighting about money?"
+)
 
 
 @pytest.fixture
@@ -38,8 +41,15 @@ def captured():
 
 @pytest.fixture
 def secret_app(tmp_path, fake_llm):
-    app = make_app(tmp_path, OPENAI_API_KEY=API_KEY, OPENAI_BASE_URL=fake_llm.base_url, JWT_SECRET=JWT_SECRET,
-                   LLM_MAX_RETRIES=0, LLM_TIMEOUT_S=5, LOG_LEVEL="DEBUG")
+    app = make_app(
+        tmp_path,
+        OPENAI_API_KEY=API_KEY,
+        OPENAI_BASE_URL=fake_llm.base_url,
+        JWT_SECRET=JWT_SECRET,
+        LLM_MAX_RETRIES=0,
+        LLM_TIMEOUT_S=5,
+        LOG_LEVEL="DEBUG",
+    )
     result = app.test_cli_runner().invoke(args=["wwhd", "load-samples"])
     assert result.exit_code == 0, result.output
     yield app
@@ -50,14 +60,32 @@ def test_representative_flows_leave_no_secrets_in_logs(secret_app, fake_llm, cap
     client = secret_app.test_client()
     secrets = [PASSWORD, WRONG_PASSWORD, API_KEY, JWT_SECRET, MESSAGE, "4417-ZQX", "Quennell"]
 
-    registered = client.post("/api/v1/auth/register", json={"email": "logscan@example.com", "username": "logscan",
-                                                            "password": PASSWORD})
+    registered = client.post(
+        "/api/v1/auth/register",
+        json={"email": "logscan@example.com", "username": "logscan", "password": PASSWORD},
+    )
     assert registered.status_code == 201
-    assert client.post("/api/v1/auth/login", json={"email": "logscan@example.com", "password": WRONG_PASSWORD}).status_code == 401
-    assert client.post("/api/v1/auth/token", data={"username": "logscan", "password": WRONG_PASSWORD}).status_code == 401
-    login = client.post("/api/v1/auth/login", json={"email": "logscan@example.com", "password": PASSWORD}).get_json()
-    secrets += [login["access_token"], login["refresh_token"], registered.get_json()["access_token"],
-                registered.get_json()["refresh_token"]]
+    assert (
+        client.post(
+            "/api/v1/auth/login", json={"email": "logscan@example.com", "password": WRONG_PASSWORD}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": "logscan", "password": WRONG_PASSWORD}
+        ).status_code
+        == 401
+    )
+    login = client.post(
+        "/api/v1/auth/login", json={"email": "logscan@example.com", "password": PASSWORD}
+    ).get_json()
+    secrets += [
+        login["access_token"],
+        login["refresh_token"],
+        registered.get_json()["access_token"],
+        registered.get_json()["refresh_token"],
+    ]
     headers = {"Authorization": f"Bearer {login['access_token']}"}
 
     stream = client.post("/api/v1/chat/stream", json={"content": MESSAGE}, headers=headers)
@@ -68,13 +96,22 @@ def test_representative_flows_leave_no_secrets_in_logs(secret_app, fake_llm, cap
     too_long = client.post("/api/v1/chat", json={"content": MESSAGE * 100}, headers=headers)
     assert too_long.status_code == 422
 
-    refreshed = client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {login['refresh_token']}"})
+    refreshed = client.post(
+        "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {login['refresh_token']}"}
+    )
     assert refreshed.status_code == 200
     secrets.append(refreshed.get_json()["access_token"])
-    bad = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {login['access_token']}x"})
+    bad = client.get(
+        "/api/v1/auth/me", headers={"Authorization": f"Bearer {login['access_token']}x"}
+    )
     assert bad.status_code == 401
     assert client.post("/api/v1/auth/logout", headers=headers).status_code == 200
-    assert client.post("/api/v1/auth/refresh", headers={"Authorization": f"Bearer {login['refresh_token']}"}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/refresh", headers={"Authorization": f"Bearer {login['refresh_token']}"}
+        ).status_code
+        == 401
+    )
 
     # The fake LLM did receive the message and the key: the scan below is meaningful.
     assert any(MESSAGE in json.dumps(r["json"]) for r in fake_llm.requests)
@@ -90,7 +127,10 @@ def test_representative_flows_leave_no_secrets_in_logs(secret_app, fake_llm, cap
 
     records = [json.loads(line) for line in lines]  # one JSON object per line
     access = [r for r in records if r.get("logger") == "wwhd.access"]
-    assert access and all({"timestamp", "level", "request_id", "route", "status", "latency_ms"} <= set(r) for r in access)
+    assert access and all(
+        {"timestamp", "level", "request_id", "route", "status", "latency_ms"} <= set(r)
+        for r in access
+    )
     signed_in = [r for r in access if r["route"] == "/api/v1/chat/stream"][0]
     assert isinstance(signed_in["user_id"], int)
     assert "logscan@example.com" not in text  # user id, never the email
@@ -102,7 +142,10 @@ def test_request_id_is_echoed_or_generated_and_logged(client, captured):
     echoed = client.get("/health", headers={"X-Request-ID": "abc-123"})
     assert echoed.headers["X-Request-ID"] == "abc-123"
     generated = client.get("/health", headers={"X-Request-ID": "bad id with spaces {}"})
-    assert generated.headers["X-Request-ID"] != "bad id with spaces {}" and len(generated.headers["X-Request-ID"]) >= 16
+    assert (
+        generated.headers["X-Request-ID"] != "bad id with spaces {}"
+        and len(generated.headers["X-Request-ID"]) >= 16
+    )
     records = [json.loads(line) for line in captured.getvalue().splitlines() if line.strip()]
     ids = {r.get("request_id") or r.get("RequestId") for r in records}
     assert {"abc-123", generated.headers["X-Request-ID"]} <= ids

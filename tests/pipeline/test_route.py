@@ -1,4 +1,5 @@
 """route(): keywords first, the LLM only when they pick nothing, and route_method says which decided."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -13,7 +14,9 @@ from wwhd.providers.base import AnswerRequest, ChatModel, Usage
 REGISTRY = (
     NamespaceInfo("general", "Anything else", ()),
     NamespaceInfo("money", "Saving, budgets and debt", ("money", "budget", "savings", "debt")),
-    NamespaceInfo("meditation", "Sitting practice and breathing", ("meditation", "breathing", "mindfulness")),
+    NamespaceInfo(
+        "meditation", "Sitting practice and breathing", ("meditation", "breathing", "mindfulness")
+    ),
 )
 AMBIGUOUS = "Where did the purple giraffe go on Tuesday?"
 
@@ -48,8 +51,12 @@ def test_ambiguous_question_asks_the_llm_and_says_so_when_it_names_nothing():
     out = route(AMBIGUOUS, model)
     assert len(model.calls) == 1
     assert out["route_method"] == "llm" and out["llm_calls"] == 1
-    assert out["namespaces"] == [] and out["route_confidence"] == 0.0  # retrieval searches everything
-    assert out["usage"] == [Usage(model="scripted", prompt_tokens=40, completion_tokens=1).to_dict()]
+    assert (
+        out["namespaces"] == [] and out["route_confidence"] == 0.0
+    )  # retrieval searches everything
+    assert out["usage"] == [
+        Usage(model="scripted", prompt_tokens=40, completion_tokens=1).to_dict()
+    ]
 
 
 def test_llm_reply_naming_a_namespace_routes_there():

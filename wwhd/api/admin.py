@@ -1,4 +1,5 @@
 """Admin views: usage and cost, documents, unanswered questions, feedback, and user management."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -15,61 +16,102 @@ from . import int_arg, json_body
 bp = Blueprint("admin", __name__)
 
 
-
-
 def _usage(*where) -> dict:
     prompt, completion, cost, messages = db.session.execute(
-        select(func.coalesce(func.sum(TokenUsage.prompt_tokens), 0),
-               func.coalesce(func.sum(TokenUsage.completion_tokens), 0),
-               func.coalesce(func.sum(TokenUsage.cost_usd), 0),
-               func.count(func.distinct(TokenUsage.message_id))).where(*where)).one()
-    return {"prompt_tokens": int(prompt), "completion_tokens": int(completion),
-            "total_tokens": int(prompt) + int(completion), "cost_usd": round(float(cost), 6),
-            "messages": int(messages)}
+        select(
+            func.coalesce(func.sum(TokenUsage.prompt_tokens), 0),
+            func.coalesce(func.sum(TokenUsage.completion_tokens), 0),
+            func.coalesce(func.sum(TokenUsage.cost_usd), 0),
+            func.count(func.distinct(TokenUsage.message_id)),
+        ).where(*where)
+    ).one()
+    return {
+        "prompt_tokens": int(prompt),
+        "completion_tokens": int(completion),
+        "total_tokens": int(prompt) + int(completion),
+        "cost_usd": round(float(cost), 6),
+        "messages": int(messages),
+    }
 
 
 @bp.get("/admin/stats")
 @accounts.require_role("admin")
 def stats():
-    by_role = dict(db.session.execute(select(User.role, func.count(User.id)).group_by(User.role)).all())
+    by_role = dict(
+        db.session.execute(select(User.role, func.count(User.id)).group_by(User.role)).all()
+    )
     active = db.session.scalar(select(func.count(User.id)).where(User.is_active.is_(True)))
-    by_status = dict(db.session.execute(select(Document.status, func.count(Document.id))
-                                        .group_by(Document.status)).all())
-    unpriced = db.session.scalars(select(TokenUsage.model).where(TokenUsage.total_tokens > 0)
-                                  .group_by(TokenUsage.model)).all()
-    ratings = dict(db.session.execute(select(Feedback.rating, func.count(Feedback.id))
-                                      .group_by(Feedback.rating)).all())
-    return jsonify({
-        "users": {"total": sum(by_role.values()), "active": int(active or 0),
-                  "by_role": {role: int(by_role.get(role, 0)) for role in ROLES}},
-        "usage": {"today": {"date": usage.today().isoformat(), **_usage(TokenUsage.day == usage.today())},
-                  "total": _usage(),
-                  # Cost is 0 for models missing from the price table: name them so nobody trusts that 0.
-                  "unpriced_models": sorted(m for m in unpriced
-                                            if m not in usage.PRICES and m.split("/")[-1] not in usage.PRICES)},
-        "chats": {"chats": db.session.scalar(select(func.count(Chat.id))) or 0,
-                  "answers": db.session.scalar(select(func.count(Message.id))
-                                               .where(Message.role == "assistant")) or 0},
-        "documents": {"total": sum(by_status.values()),
-                      "by_status": {status: int(by_status.get(status, 0))
-                                    for status in ("pending", "processing", "indexed", "failed")},
-                      "chunks": int(db.session.scalar(select(func.coalesce(func.sum(Document.chunk_count), 0))))},
-        "unanswered": unanswered_summary(10),
-        "feedback": {"up": int(ratings.get("up", 0)), "down": int(ratings.get("down", 0))},
-    })
+    by_status = dict(
+        db.session.execute(
+            select(Document.status, func.count(Document.id)).group_by(Document.status)
+        ).all()
+    )
+    unpriced = db.session.scalars(
+        select(TokenUsage.model).where(TokenUsage.total_tokens > 0).group_by(TokenUsage.model)
+    ).all()
+    ratings = dict(
+        db.session.execute(
+            select(Feedback.rating, func.count(Feedback.id)).group_by(Feedback.rating)
+        ).all()
+    )
+    return jsonify(
+        {
+            "users": {
+                "total": sum(by_role.values()),
+                "active": int(active or 0),
+                "by_role": {role: int(by_role.get(role, 0)) for role in ROLES},
+            },
+            "usage": {
+                "today": {
+                    "date": usage.today().isoformat(),
+                    **_usage(TokenUsage.day == usage.today()),
+                },
+                "total": _usage(),
+                # Cost is 0 for models missing from the price table: name them so nobody trusts that 0.
+                "unpriced_models": sorted(
+                    m
+                    for m in unpriced
+                    if m not in usage.PRICES and m.split("/")[-1] not in usage.PRICES
+                ),
+            },
+            "chats": {
+                "chats": db.session.scalar(select(func.count(Chat.id))) or 0,
+                "answers": db.session.scalar(
+                    select(func.count(Message.id)).where(Message.role == "assistant")
+                )
+                or 0,
+            },
+            "documents": {
+                "total": sum(by_status.values()),
+                "by_status": {
+                    status: int(by_status.get(status, 0))
+                    for status in ("pending", "processing", "indexed", "failed")
+                },
+                "chunks": int(
+                    db.session.scalar(select(func.coalesce(func.sum(Document.chunk_count), 0)))
+                ),
+            },
+            "unanswered": unanswered_summary(10),
+            "feedback": {"up": int(ratings.get("up", 0)), "down": int(ratings.get("down", 0))},
+        }
+    )
 
 
 @bp.get("/admin/unanswered")
 @accounts.require_role("admin")
 def unanswered():
     namespace = request.args.get("namespace") or None
-    return jsonify(list_unanswered(int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100), namespace))
+    return jsonify(
+        list_unanswered(int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100), namespace)
+    )
 
 
 @bp.get("/admin/feedback")
 @accounts.require_role("admin")
 def feedback():
-    return jsonify(feedback_summary(recent=int_arg("recent", 20, 1, 100), worst=int_arg("worst", 10, 1, 100)))
+    return jsonify(
+        feedback_summary(recent=int_arg("recent", 20, 1, 100), worst=int_arg("worst", 10, 1, 100))
+    )
 
 
 @bp.get("/admin/users")
@@ -84,11 +126,21 @@ def users():
     role = request.args.get("role")
     if role:
         if role not in ROLES:
-            raise ValidationError(f"Unknown role {role!r}.", fields=[{"field": "role", "message": "unknown"}])
+            raise ValidationError(
+                f"Unknown role {role!r}.", fields=[{"field": "role", "message": "unknown"}]
+            )
         query, count = query.where(User.role == role), count.where(User.role == role)
-    rows = db.session.scalars(query.order_by(User.id).limit(per_page).offset((page - 1) * per_page)).all()
-    return jsonify({"items": [u.to_dict() for u in rows], "page": page, "per_page": per_page,
-                    "total": db.session.scalar(count) or 0})
+    rows = db.session.scalars(
+        query.order_by(User.id).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return jsonify(
+        {
+            "items": [u.to_dict() for u in rows],
+            "page": page,
+            "per_page": per_page,
+            "total": db.session.scalar(count) or 0,
+        }
+    )
 
 
 @bp.patch("/admin/users/<int:user_id>")
@@ -97,20 +149,31 @@ def update_user(user_id: int):
     body = json_body()
     unknown = set(body) - {"role", "is_active"}
     if unknown or not body:
-        raise ValidationError("Send 'role' and/or 'is_active'." + (f" Unknown: {sorted(unknown)}." if unknown else ""),
-                              fields=[{"field": name, "message": "not editable"} for name in sorted(unknown)])
+        raise ValidationError(
+            "Send 'role' and/or 'is_active'."
+            + (f" Unknown: {sorted(unknown)}." if unknown else ""),
+            fields=[{"field": name, "message": "not editable"} for name in sorted(unknown)],
+        )
     if "role" in body and body["role"] not in ROLES:
-        raise ValidationError(f"Field 'role' must be one of {', '.join(ROLES)}.",
-                              fields=[{"field": "role", "message": "unknown role"}])
+        raise ValidationError(
+            f"Field 'role' must be one of {', '.join(ROLES)}.",
+            fields=[{"field": "role", "message": "unknown role"}],
+        )
     if "is_active" in body and not isinstance(body["is_active"], bool):
-        raise ValidationError("Field 'is_active' must be true or false.",
-                              fields=[{"field": "is_active", "message": "not a boolean"}])
+        raise ValidationError(
+            "Field 'is_active' must be true or false.",
+            fields=[{"field": "is_active", "message": "not a boolean"}],
+        )
     user = accounts.get_user_or_404(user_id)
     me = accounts.current_user()
     # An admin cannot lock themselves out, so there is always someone who can undo a mistake.
-    if user.id == me.id and (body.get("role", "admin") != "admin" or body.get("is_active", True) is False):
-        raise Conflict("You cannot demote or deactivate your own account.",
-                       fields=[{"field": "role" if "role" in body else "is_active", "message": "own account"}])
+    if user.id == me.id and (
+        body.get("role", "admin") != "admin" or body.get("is_active", True) is False
+    ):
+        raise Conflict(
+            "You cannot demote or deactivate your own account.",
+            fields=[{"field": "role" if "role" in body else "is_active", "message": "own account"}],
+        )
     if "role" in body:
         user.role = body["role"]
     if "is_active" in body:

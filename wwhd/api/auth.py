@@ -1,4 +1,5 @@
 """Registration, login (JSON and OAuth2 form), refresh, logout, whoami."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -18,12 +19,19 @@ def register():
     body = json_body()
     for field in ("email", "password"):
         if not isinstance(body.get(field), str):
-            raise ValidationError(f"Field '{field}' is required.", fields=[{"field": field, "message": "required"}])
+            raise ValidationError(
+                f"Field '{field}' is required.", fields=[{"field": field, "message": "required"}]
+            )
     username = body.get("username") or body["email"].split("@")[0]
     if not isinstance(username, str):
-        raise ValidationError("Field 'username' must be a string.", fields=[{"field": "username", "message": "not a string"}])
+        raise ValidationError(
+            "Field 'username' must be a string.",
+            fields=[{"field": "username", "message": "not a string"}],
+        )
     # Self-registration always makes a plain user; roles are granted by an admin.
-    user = accounts.create_user(body["email"], username, body["password"], "user", body.get("display_name"))
+    user = accounts.create_user(
+        body["email"], username, body["password"], "user", body.get("display_name")
+    )
     tokens = accounts.issue_tokens(user)
     db.session.commit()
     return jsonify(tokens), 201
@@ -34,9 +42,19 @@ def login():
     body = json_body()
     identifier = body.get("email") or body.get("username")
     password = body.get("password")
-    if not isinstance(identifier, str) or not isinstance(password, str) or not identifier or not password:
-        raise ValidationError("Send 'email' (or 'username') and 'password'.",
-                              fields=[{"field": "email", "message": "required"}, {"field": "password", "message": "required"}])
+    if (
+        not isinstance(identifier, str)
+        or not isinstance(password, str)
+        or not identifier
+        or not password
+    ):
+        raise ValidationError(
+            "Send 'email' (or 'username') and 'password'.",
+            fields=[
+                {"field": "email", "message": "required"},
+                {"field": "password", "message": "required"},
+            ],
+        )
     return _sign_in(identifier, password)
 
 
@@ -52,8 +70,13 @@ def token():
     identifier = request.form.get("username")
     password = request.form.get("password")
     if not identifier or not password:
-        raise ValidationError("Send form fields 'username' and 'password'.",
-                              fields=[{"field": "username", "message": "required"}, {"field": "password", "message": "required"}])
+        raise ValidationError(
+            "Send form fields 'username' and 'password'.",
+            fields=[
+                {"field": "username", "message": "required"},
+                {"field": "password", "message": "required"},
+            ],
+        )
     return _sign_in(identifier, password)
 
 

@@ -1,10 +1,11 @@
 """Ask a question: streamed over SSE, or as one JSON reply. Both run the same pipeline."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
 from .. import accounts, limits, sse
-from ..chats import parse_message_body, start_turn
+from ..conversations import parse_message_body, start_turn
 from ..deps import get_deps
 from ..errors import ServiceUnavailable
 from ..extensions import db
@@ -17,11 +18,14 @@ bp = Blueprint("chat", __name__)
 
 def _begin_turn():
     """Request-bound work: validate, save the user's message, commit — before any generation."""
-    limits.check_quota(accounts.current_user())  # before anything is saved: a refused turn leaves no trace
+    limits.check_quota(
+        accounts.current_user()
+    )  # before anything is saved: a refused turn leaves no trace
     body = json_body()
     registry = tuple(load_registry())  # read once: validates the hint here, routes in the pipeline
-    content, chat_id, namespace = parse_message_body(body, current_app.config["MAX_MESSAGE_CHARS"],
-                                                     {ns.name for ns in registry})
+    content, chat_id, namespace = parse_message_body(
+        body, current_app.config["MAX_MESSAGE_CHARS"], {ns.name for ns in registry}
+    )
     turn = start_turn(accounts.current_user(), content, chat_id, namespace)
     db.session.commit()
     return turn, registry
@@ -38,7 +42,9 @@ def stream():
     def generate():
         # No stream_with_context: the request context (and its DB session) is gone once the view
         # returns; turn_events opens short app contexts of its own.
-        for number, (event, data) in enumerate(turn_events(app, deps, turn, ping, registry), start=1):
+        for number, (event, data) in enumerate(
+            turn_events(app, deps, turn, ping, registry), start=1
+        ):
             yield sse.PING if event == "ping" else sse.frame(number, event, data)
 
     return sse.response(generate())
@@ -49,8 +55,15 @@ def stream():
 def answer():
     turn, registry = _begin_turn()
     app = current_app._get_current_object()
-    reply = {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id, "content": "", "citations": []}
-    for event, data in turn_events(app, get_deps(app), turn, app.config["SSE_PING_SECONDS"], registry):
+    reply = {
+        "chat_id": turn.chat_id,
+        "message_id": turn.assistant_message_id,
+        "content": "",
+        "citations": [],
+    }
+    for event, data in turn_events(
+        app, get_deps(app), turn, app.config["SSE_PING_SECONDS"], registry
+    ):
         if event == "token":
             reply["content"] += data["content"]
         elif event == "citation":
@@ -58,7 +71,10 @@ def answer():
         elif event == "metadata":
             reply.update(data)
         elif event == "error":
-            raise ServiceUnavailable(data["message"], code=data["code"],
-                                     extra={"chat_id": turn.chat_id, "message_id": turn.assistant_message_id})
+            raise ServiceUnavailable(
+                data["message"],
+                code=data["code"],
+                extra={"chat_id": turn.chat_id, "message_id": turn.assistant_message_id},
+            )
     reply["status"] = "complete"
     return jsonify(reply)

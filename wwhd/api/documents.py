@@ -1,4 +1,5 @@
 """Knowledge-base administration: namespaces, documents, uploads and reindexing (admin only)."""
+
 from __future__ import annotations
 
 import json
@@ -26,10 +27,10 @@ from ..knowledge.jobs import claim, describe_failure, get_runner, mark_failed
 from ..knowledge.namespaces import NAME_PATTERN
 from ..knowledge.parsers import ParseError, parse_text
 from ..knowledge.reconcile import reindex as reindex_from_sql
+from ..links import youtube_id
 from ..models import Document, Namespace
 from ..models.base import utcnow
 from ..models.knowledge import DOCUMENT_STATUSES
-from ..pipeline.nodes import youtube_id
 from . import int_arg, json_body
 
 bp = Blueprint("documents", __name__)
@@ -44,6 +45,7 @@ def _start_jobs() -> None:
 
 def _index():
     from ..deps import get_deps
+
     return get_deps().index
 
 
@@ -84,8 +86,11 @@ def _namespace(body: dict) -> str:
 def _youtube_url(body: dict) -> str | None:
     url = _text(body, "youtube_url")
     if url and not youtube_id(url):
-        raise _invalid("youtube_url", "Field 'youtube_url' is not a YouTube video link "
-                                      "(expected youtube.com/watch?v=…, youtu.be/… or /shorts/…).")
+        raise _invalid(
+            "youtube_url",
+            "Field 'youtube_url' is not a YouTube video link "
+            "(expected youtube.com/watch?v=…, youtu.be/… or /shorts/…).",
+        )
     return url
 
 
@@ -102,7 +107,9 @@ def _published_at(body: dict) -> str | None:
         try:
             datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise _invalid("published_at", "Field 'published_at' must be a date like 2024-05-31.") from None
+            raise _invalid(
+                "published_at", "Field 'published_at' must be a date like 2024-05-31."
+            ) from None
     return value
 
 
@@ -113,7 +120,9 @@ def _tags(raw) -> list[str]:
         try:
             raw = json.loads(raw) if raw.lstrip().startswith("[") else raw.split(",")
         except ValueError:
-            raise _invalid("tags", "Field 'tags' must be a JSON list or comma-separated words.") from None
+            raise _invalid(
+                "tags", "Field 'tags' must be a JSON list or comma-separated words."
+            ) from None
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
         raise _invalid("tags", "Field 'tags' must be a list of strings.")
     tags = [t.strip()[:64] for t in raw if t.strip()]
@@ -124,15 +133,20 @@ def _tags(raw) -> list[str]:
 
 def _parse_error(err: ParseError, filename: str | None = None) -> ValidationError:
     what = f"'{filename}'" if filename else "the content"
-    return ValidationError(f"Could not read {what}: {err.message}.",
-                           fields=[{"field": "file" if filename else "content", "message": err.message,
-                                    "code": err.code}])
+    return ValidationError(
+        f"Could not read {what}: {err.message}.",
+        fields=[
+            {"field": "file" if filename else "content", "message": err.message, "code": err.code}
+        ],
+    )
 
 
 def _duplicate(existing: Document) -> Conflict:
-    return Conflict(f"This content is already in the knowledge base as document {existing.id} "
-                    f"('{existing.title}', {existing.status}).",
-                    extra={"duplicate_of": existing.to_dict(with_content=False)})
+    return Conflict(
+        f"This content is already in the knowledge base as document {existing.id} "
+        f"('{existing.title}', {existing.status}).",
+        extra={"duplicate_of": existing.to_dict(with_content=False)},
+    )
 
 
 def _get_document(document_id: int) -> Document:
@@ -182,11 +196,23 @@ def _created(result) -> tuple:
 @bp.get("/documents/namespaces")
 @accounts.require_role("admin")
 def namespaces():
-    counts = dict(db.session.execute(select(Document.namespace, func.count(Document.id))
-                                     .group_by(Document.namespace)).all())
+    counts = dict(
+        db.session.execute(
+            select(Document.namespace, func.count(Document.id)).group_by(Document.namespace)
+        ).all()
+    )
     rows = db.session.scalars(select(Namespace).order_by(Namespace.name))
-    return jsonify([{"name": n.name, "description": n.description or "", "keywords": n.keywords or [],
-                     "document_count": counts.get(n.name, 0)} for n in rows])
+    return jsonify(
+        [
+            {
+                "name": n.name,
+                "description": n.description or "",
+                "keywords": n.keywords or [],
+                "document_count": counts.get(n.name, 0),
+            }
+            for n in rows
+        ]
+    )
 
 
 @bp.post("/namespaces")
@@ -195,7 +221,10 @@ def add_namespace():
     body = json_body()
     name = _text(body, "name", required=True, max_len=64)
     if not re.match(NAME_PATTERN, name):
-        raise _invalid("name", "Namespace names are 2-64 lower-case letters, digits or '_', starting with a letter.")
+        raise _invalid(
+            "name",
+            "Namespace names are 2-64 lower-case letters, digits or '_', starting with a letter.",
+        )
     description = _text(body, "description", max_len=500) or ""
     keywords = body.get("keywords") or []
     if isinstance(keywords, str):
@@ -203,13 +232,24 @@ def add_namespace():
     if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
         raise _invalid("keywords", "Field 'keywords' must be a list of words.")
     if db.session.get(Namespace, name) is not None:
-        raise Conflict(f"Namespace '{name}' already exists.", fields=[{"field": "name", "message": "exists"}])
-    namespace = Namespace(name=name, description=description,
-                          keywords=sorted({k.strip().lower() for k in keywords if k.strip()}))
+        raise Conflict(
+            f"Namespace '{name}' already exists.", fields=[{"field": "name", "message": "exists"}]
+        )
+    namespace = Namespace(
+        name=name,
+        description=description,
+        keywords=sorted({k.strip().lower() for k in keywords if k.strip()}),
+    )
     db.session.add(namespace)
     db.session.commit()
-    return jsonify({"name": name, "description": description, "keywords": namespace.keywords,
-                    "document_count": 0}), 201
+    return jsonify(
+        {
+            "name": name,
+            "description": description,
+            "keywords": namespace.keywords,
+            "document_count": 0,
+        }
+    ), 201
 
 
 @bp.post("/namespaces/<name>/reindex")
@@ -220,7 +260,9 @@ def reindex_namespace(name: str):
     try:
         counts = reindex_from_sql(_index(), name)
     except IndexUnavailable:
-        raise ServiceUnavailable("The search index is unavailable; nothing was changed. Try again shortly.") from None
+        raise ServiceUnavailable(
+            "The search index is unavailable; nothing was changed. Try again shortly."
+        ) from None
     for document_id in counts["requeued"]:
         _runner().submit(document_id)
     return jsonify(counts)
@@ -240,13 +282,16 @@ def list_documents():
     status = request.args.get("status", "").strip()
     if status:
         if status not in DOCUMENT_STATUSES:
-            raise _invalid("status", f"Query parameter 'status' must be one of {', '.join(DOCUMENT_STATUSES)}.")
+            raise _invalid(
+                "status", f"Query parameter 'status' must be one of {', '.join(DOCUMENT_STATUSES)}."
+            )
         query = query.where(Document.status == status)
     skip = int_arg("skip", 0, 0, 10**9)
     limit = int_arg("limit", 100, 1, 500)
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    docs = db.session.scalars(query.order_by(Document.created_at.desc(), Document.id.desc())
-                              .offset(skip).limit(limit))
+    docs = db.session.scalars(
+        query.order_by(Document.created_at.desc(), Document.id.desc()).offset(skip).limit(limit)
+    )
     response = jsonify([doc.to_dict() for doc in docs])
     response.headers["X-Total-Count"] = str(total)
     return response
@@ -268,11 +313,19 @@ def upload():
     form = request.form.to_dict()
     namespace = _namespace(form)
     try:
-        result = add_source(namespace, data=data, filename=file.filename, title=_text(form, "title", max_len=300),
-                            source_url=_source_url(form), youtube_url=_youtube_url(form),
-                            tags=_tags(form.get("tags")), published_at=_published_at(form),
-                            created_by=accounts.current_user().id, store=get_file_store(current_app),
-                            max_bytes=max_bytes)
+        result = add_source(
+            namespace,
+            data=data,
+            filename=file.filename,
+            title=_text(form, "title", max_len=300),
+            source_url=_source_url(form),
+            youtube_url=_youtube_url(form),
+            tags=_tags(form.get("tags")),
+            published_at=_published_at(form),
+            created_by=accounts.current_user().id,
+            store=get_file_store(current_app),
+            max_bytes=max_bytes,
+        )
     except ParseError as err:
         raise _parse_error(err, file.filename) from None
     except FileTooLarge:
@@ -293,9 +346,16 @@ def create_document():
     if not isinstance(content, str) or not content.strip():
         raise _invalid("content", "Field 'content' is required (the document text).")
     try:
-        result = add_source(namespace, text=content, title=title, source_url=_source_url(body),
-                            youtube_url=_youtube_url(body), tags=_tags(body.get("tags")),
-                            published_at=_published_at(body), created_by=accounts.current_user().id)
+        result = add_source(
+            namespace,
+            text=content,
+            title=title,
+            source_url=_source_url(body),
+            youtube_url=_youtube_url(body),
+            tags=_tags(body.get("tags")),
+            published_at=_published_at(body),
+            created_by=accounts.current_user().id,
+        )
     except ParseError as err:
         raise _parse_error(err) from None
     except IngestError as err:
@@ -364,7 +424,9 @@ def update(document_id: int):
             _index().set_document_payload(doc.id, document_fields(doc))
         except IndexUnavailable:
             db.session.rollback()
-            raise ServiceUnavailable("The search index is unavailable; nothing was changed. Try again shortly.") from None
+            raise ServiceUnavailable(
+                "The search index is unavailable; nothing was changed. Try again shortly."
+            ) from None
     else:
         for key, value in changes.items():
             setattr(doc, key, value)
@@ -375,7 +437,9 @@ def update(document_id: int):
 
 def _replace_content(doc: Document, changes: dict, parsed):
     document_id = doc.id
-    if not claim(document_id, current_app.config["JOB_STALE_SECONDS"], ("pending", "indexed", "failed")):
+    if not claim(
+        document_id, current_app.config["JOB_STALE_SECONDS"], ("pending", "indexed", "failed")
+    ):
         raise _busy(doc)
     doc = _get_document(document_id)
     for key, value in changes.items():
@@ -387,8 +451,10 @@ def _replace_content(doc: Document, changes: dict, parsed):
     except Exception as exc:
         message = describe_failure(exc)
         mark_failed(current_app._get_current_object(), document_id, message)
-        raise ServiceUnavailable(f"The edit was saved but could not be indexed: {message}",
-                                 extra={"document": _get_document(document_id).to_dict()}) from None
+        raise ServiceUnavailable(
+            f"The edit was saved but could not be indexed: {message}",
+            extra={"document": _get_document(document_id).to_dict()},
+        ) from None
     return jsonify(doc.to_dict())
 
 
@@ -400,8 +466,9 @@ def delete(document_id: int):
     try:
         _index().delete_document(document_id)  # a document with no points is fine
     except IndexUnavailable:
-        raise ServiceUnavailable("The search index is unavailable; the document was not deleted. "
-                                 "Try again shortly.") from None
+        raise ServiceUnavailable(
+            "The search index is unavailable; the document was not deleted. Try again shortly."
+        ) from None
     key = doc.original_key
     db.session.delete(doc)
     db.session.commit()
@@ -409,7 +476,9 @@ def delete(document_id: int):
         try:
             get_file_store(current_app).delete(key)
         except Exception:  # the record is gone; a stray original is harmless
-            current_app.logger.warning("could not delete original", extra={"document_id": document_id})
+            current_app.logger.warning(
+                "could not delete original", extra={"document_id": document_id}
+            )
     return jsonify({"id": document_id, "deleted": True})
 
 

@@ -1,4 +1,5 @@
 """Thumbs up/down on an answer or one of its citations, by the person who asked."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify

@@ -1,4 +1,5 @@
 """Liveness and dependency health."""
+
 from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
@@ -27,15 +28,26 @@ def health_detailed():
         checks["database"] = {"status": "down", "error": type(exc).__name__}
     deps = get_deps()
     ok, detail = deps.index.healthy()
-    checks["qdrant"] = {"status": "ok" if ok else "down", "mode": "server" if current_app.config["QDRANT_URL"] else "embedded"}
+    checks["qdrant"] = {
+        "status": "ok" if ok else "down",
+        "mode": "server" if current_app.config["QDRANT_URL"] else "embedded",
+    }
     if not ok:
         checks["qdrant"]["error"] = detail
     llm_ok, llm_detail = deps.chat_model.reachable()
-    checks["llm"] = {"status": "ok" if llm_ok else "down", "provider": current_app.config["PROVIDER"],
-                     "model": deps.chat_model.name, "embeddings": deps.embedder.name if deps.embedder else None}
+    checks["llm"] = {
+        "status": "ok" if llm_ok else "down",
+        "provider": current_app.config["PROVIDER"],
+        "model": deps.chat_model.name,
+        "embeddings": deps.embedder.name if deps.embedder else None,
+    }
     if not llm_ok:
         checks["llm"]["error"] = llm_detail
     degraded = any(check["status"] != "ok" for check in checks.values())
-    body = {"status": "degraded" if degraded else "ok", "version": current_app.config["VERSION"],
-            "environment": current_app.config["APP_ENV"], "checks": checks}
+    body = {
+        "status": "degraded" if degraded else "ok",
+        "version": current_app.config["VERSION"],
+        "environment": current_app.config["APP_ENV"],
+        "checks": checks,
+    }
     return jsonify(body), 503 if degraded else 200

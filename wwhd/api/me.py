@@ -1,4 +1,5 @@
 """The signed-in user's profile, settings and usage today."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -28,19 +29,25 @@ def update_me():
     body = json_body()
     unknown = set(body) - EDITABLE
     if unknown:
-        raise ValidationError(f"Only {sorted(EDITABLE)} can be changed here; got {sorted(unknown)}.",
-                              fields=[{"field": name, "message": "not editable"} for name in sorted(unknown)])
+        raise ValidationError(
+            f"Only {sorted(EDITABLE)} can be changed here; got {sorted(unknown)}.",
+            fields=[{"field": name, "message": "not editable"} for name in sorted(unknown)],
+        )
     user = accounts.current_user()
     if "display_name" in body:
         name = body["display_name"]
         if name is not None and (not isinstance(name, str) or len(name) > 120):
-            raise ValidationError("display_name must be a string of at most 120 characters.",
-                                  fields=[{"field": "display_name", "message": "invalid"}])
+            raise ValidationError(
+                "display_name must be a string of at most 120 characters.",
+                fields=[{"field": "display_name", "message": "invalid"}],
+            )
         user.display_name = name
     if "settings" in body:
         if not isinstance(body["settings"], dict) or len(str(body["settings"])) > 5000:
-            raise ValidationError("settings must be a JSON object (under 5 KB).",
-                                  fields=[{"field": "settings", "message": "invalid"}])
+            raise ValidationError(
+                "settings must be a JSON object (under 5 KB).",
+                fields=[{"field": "settings", "message": "invalid"}],
+            )
         user.settings = {**(user.settings or {}), **body["settings"]}
     db.session.commit()
     return jsonify(_profile(user))

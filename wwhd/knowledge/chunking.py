@@ -1,4 +1,5 @@
 """Sections cut into overlapping chunks on natural boundaries, plus stable chunk ids and checksums."""
+
 from __future__ import annotations
 
 import bisect
@@ -17,7 +18,7 @@ CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://wwhd.invalid/chunk")
 
 
 @dataclass(frozen=True)
-class Chunk:
+class TextPiece:
     """One indexable piece of a document.
 
     `start_s`/`end_s` span every section the text draws from, the overlap included, so each
@@ -44,7 +45,9 @@ _WORD_START = re.compile(r"\s(?=\S)")
 _NON_SPACE = re.compile(r"\S")
 
 
-def chunk_sections(sections: list[Section], max_chars: int = 1500, overlap: int = 200) -> list[Chunk]:
+def chunk_sections(
+    sections: list[Section], max_chars: int = 1500, overlap: int = 200
+) -> list[TextPiece]:
     """Chunks of at most `max_chars` characters, about `overlap` of them repeated from the
     previous chunk, cut at the best boundary in the back half of each window: paragraph or
     Markdown section, then sentence end, line break, transcript cue, space; a word is cut only
@@ -57,13 +60,22 @@ def chunk_sections(sections: list[Section], max_chars: int = 1500, overlap: int 
         raise ValueError("max_chars must be at least 1")
     if not 0 <= overlap < max_chars:
         raise ValueError("overlap must be at least 0 and smaller than max_chars")
-    chunks: list[Chunk] = []
+    chunks: list[TextPiece] = []
     for page, group in groupby(sections, key=lambda section: section.page):
         stream, starts, ends, kept, blocks = _join(list(group))
         for s, e, overlap_chars in _split(stream, starts, blocks, max_chars, overlap):
             start_s, end_s = _times(starts, ends, kept, s, e)
-            chunks.append(Chunk(len(chunks), stream[s:e], start_s, end_s, page, overlap_chars,
-                                _marks(starts, ends, kept, s, e)))
+            chunks.append(
+                TextPiece(
+                    len(chunks),
+                    stream[s:e],
+                    start_s,
+                    end_s,
+                    page,
+                    overlap_chars,
+                    _marks(starts, ends, kept, s, e),
+                )
+            )
     return chunks
 
 
@@ -96,8 +108,9 @@ def _join(sections: list[Section]) -> tuple[str, list[int], list[int], list[Sect
     return "".join(parts), starts, ends, kept, blocks
 
 
-def _split(stream: str, starts: list[int], blocks: list[int], max_chars: int, overlap: int
-           ) -> list[tuple[int, int, int]]:
+def _split(
+    stream: str, starts: list[int], blocks: list[int], max_chars: int, overlap: int
+) -> list[tuple[int, int, int]]:
     """(start, end, overlap_chars) offsets of each chunk in `stream`, whitespace-trimmed;
     `starts` are all section offsets, `blocks` those of untimed sections (paragraph-level)."""
     spans: list[tuple[int, int, int]] = []
@@ -126,7 +139,9 @@ def _split(stream: str, starts: list[int], blocks: list[int], max_chars: int, ov
         previous_end = end
 
 
-def _best_break(stream: str, lo: int, hi: int, starts: list[int], blocks: list[int], floor: int) -> int:
+def _best_break(
+    stream: str, lo: int, hi: int, starts: list[int], blocks: list[int], floor: int
+) -> int:
     """The cut offset in [lo, hi] at the strongest boundary, latest within a kind."""
     block = bisect.bisect_right(blocks, hi) - 1
     if block >= 0 and blocks[block] >= lo:
@@ -154,7 +169,9 @@ def _best_break(stream: str, lo: int, hi: int, starts: list[int], blocks: list[i
     if best >= 0:
         return best
     # A long word fills the back half: end before it (shorter chunk) rather than cut it.
-    best = max(stream.rfind(" ", floor, lo), stream.rfind("\t", floor, lo), stream.rfind("\n", floor, lo))
+    best = max(
+        stream.rfind(" ", floor, lo), stream.rfind("\t", floor, lo), stream.rfind("\n", floor, lo)
+    )
     return best if best >= floor else hi
 
 
@@ -179,8 +196,9 @@ def _overlap_start(stream: str, start: int, end: int, overlap: int) -> int | Non
     return sentence
 
 
-def _times(starts: list[int], ends: list[int], sections: list[Section], s: int, e: int
-           ) -> tuple[float | None, float | None]:
+def _times(
+    starts: list[int], ends: list[int], sections: list[Section], s: int, e: int
+) -> tuple[float | None, float | None]:
     """Earliest start and latest end of the sections overlapping [s, e)."""
     first = max(bisect.bisect_right(starts, s) - 1, 0)
     if ends and ends[first] <= s:
@@ -188,7 +206,7 @@ def _times(starts: list[int], ends: list[int], sections: list[Section], s: int, 
     last = bisect.bisect_left(starts, e) - 1
     begin: float | None = None
     finish: float | None = None
-    for section in sections[first:last + 1]:
+    for section in sections[first : last + 1]:
         if section.start_s is None:
             continue
         stop = section.end_s if section.end_s is not None else section.start_s
@@ -197,8 +215,9 @@ def _times(starts: list[int], ends: list[int], sections: list[Section], s: int, 
     return begin, finish
 
 
-def _marks(starts: list[int], ends: list[int], sections: list[Section], s: int, e: int
-           ) -> tuple[tuple[int, float], ...]:
+def _marks(
+    starts: list[int], ends: list[int], sections: list[Section], s: int, e: int
+) -> tuple[tuple[int, float], ...]:
     """(offset within the chunk, start second) of every timed section overlapping [s, e)."""
     first = max(bisect.bisect_right(starts, s) - 1, 0)
     last = bisect.bisect_left(starts, e) - 1
@@ -227,7 +246,9 @@ def checksum(data: bytes | str) -> str:
             return hashlib.sha256(data).hexdigest()
     else:
         text = data
-    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).lstrip("\ufeff")
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n")).lstrip(
+        "\ufeff"
+    )
     text = "\n".join(line.rstrip() for line in text.split("\n")).strip()
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -1,4 +1,5 @@
 """Uploaded originals: kept in S3 when a bucket is configured, in a local directory otherwise."""
+
 from __future__ import annotations
 
 import os
@@ -67,13 +68,15 @@ class S3FileStore:
     def __init__(self, bucket: str, client=None):
         if client is None:
             import boto3
+
             client = boto3.client("s3")
         self.bucket = bucket
         self.client = client
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=_check_key(key), Body=data,
-                               ServerSideEncryption="AES256")
+        self.client.put_object(
+            Bucket=self.bucket, Key=_check_key(key), Body=data, ServerSideEncryption="AES256"
+        )
 
     def get(self, key: str) -> bytes:
         try:

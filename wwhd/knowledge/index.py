@@ -1,4 +1,5 @@
 """The Qdrant index: one collection behind an alias, hybrid BM25 + dense search, derived from SQL."""
+
 from __future__ import annotations
 
 import logging
@@ -21,8 +22,21 @@ SPARSE = "bm25"
 DENSE = "dense"
 RRF_K = 60
 UPSERT_BATCH = 64
-PAYLOAD_FIELDS = ("document_id", "namespace", "title", "source_url", "youtube_url", "source_platform",
-                  "start_s", "end_s", "page", "chunk_index", "text", "checksum", "tags")
+PAYLOAD_FIELDS = (
+    "document_id",
+    "namespace",
+    "title",
+    "source_url",
+    "youtube_url",
+    "source_platform",
+    "start_s",
+    "end_s",
+    "page",
+    "chunk_index",
+    "text",
+    "checksum",
+    "tags",
+)
 
 
 class IndexUnavailable(RuntimeError):
@@ -32,7 +46,7 @@ class IndexUnavailable(RuntimeError):
 @dataclass
 class Hit:
     chunk_id: str
-    score: float               # fused (RRF) when dense is on, else BM25
+    score: float  # fused (RRF) when dense is on, else BM25
     payload: dict
     sparse_score: float = 0.0
     dense_score: float | None = None
@@ -54,8 +68,14 @@ def _slug(text: str) -> str:
 class KnowledgeIndex:
     """All Qdrant access. Local mode is not thread-safe, so calls are serialised there."""
 
-    def __init__(self, client: QdrantClient, alias: str, embedder: Embedder | None = None,
-                 embed_dim: int = 0, local: bool = True):
+    def __init__(
+        self,
+        client: QdrantClient,
+        alias: str,
+        embedder: Embedder | None = None,
+        embed_dim: int = 0,
+        local: bool = True,
+    ):
         self.client = client
         self.alias = alias
         self.embedder = embedder
@@ -95,12 +115,22 @@ class KnowledgeIndex:
         return next((a.collection_name for a in aliases if a.alias_name == self.alias), None)
 
     def create_collection(self, name: str) -> None:
-        vectors = {DENSE: qm.VectorParams(size=self.embed_dim, distance=qm.Distance.COSINE)} if self.embedder else {}
-        self._call(self.client.create_collection, name, vectors_config=vectors,
-                   sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)})
+        vectors = (
+            {DENSE: qm.VectorParams(size=self.embed_dim, distance=qm.Distance.COSINE)}
+            if self.embedder
+            else {}
+        )
+        self._call(
+            self.client.create_collection,
+            name,
+            vectors_config=vectors,
+            sparse_vectors_config={SPARSE: qm.SparseVectorParams(modifier=qm.Modifier.IDF)},
+        )
         if self._lock is None:  # payload indexes only matter (and only exist) on a server
-            for field, schema in (("namespace", qm.PayloadSchemaType.KEYWORD),
-                                  ("document_id", qm.PayloadSchemaType.INTEGER)):
+            for field, schema in (
+                ("namespace", qm.PayloadSchemaType.KEYWORD),
+                ("document_id", qm.PayloadSchemaType.INTEGER),
+            ):
                 self._call(self.client.create_payload_index, name, field, field_schema=schema)
 
     def point_alias(self, name: str) -> None:
@@ -108,7 +138,11 @@ class KnowledgeIndex:
         ops: list = []
         if self.current_collection():
             ops.append(qm.DeleteAliasOperation(delete_alias=qm.DeleteAlias(alias_name=self.alias)))
-        ops.append(qm.CreateAliasOperation(create_alias=qm.CreateAlias(collection_name=name, alias_name=self.alias)))
+        ops.append(
+            qm.CreateAliasOperation(
+                create_alias=qm.CreateAlias(collection_name=name, alias_name=self.alias)
+            )
+        )
         self._call(self.client.update_collection_aliases, change_aliases_operations=ops)
 
     def ensure(self) -> bool:
@@ -129,7 +163,9 @@ class KnowledgeIndex:
                 created = True
             self.point_alias(wanted)
             if current:
-                log.warning("embedding model changed: alias moved", extra={"from": current, "to": wanted})
+                log.warning(
+                    "embedding model changed: alias moved", extra={"from": current, "to": wanted}
+                )
         if self._postings is not None:
             self._load_postings()
         self._ready = True
@@ -139,14 +175,25 @@ class KnowledgeIndex:
         self._postings.clear()
         offset = None
         while True:
-            points, offset = self._call(self.client.scroll, self.alias, limit=1024, offset=offset,
-                                        with_payload=["namespace", "document_id"], with_vectors=[SPARSE])
+            points, offset = self._call(
+                self.client.scroll,
+                self.alias,
+                limit=1024,
+                offset=offset,
+                with_payload=["namespace", "document_id"],
+                with_vectors=[SPARSE],
+            )
             for point in points:
                 vector = (point.vector or {}).get(SPARSE)
                 if vector is not None:
                     payload = point.payload or {}
-                    self._postings.add(str(point.id), list(vector.indices), list(vector.values),
-                                       payload.get("namespace", ""), payload.get("document_id") or 0)
+                    self._postings.add(
+                        str(point.id),
+                        list(vector.indices),
+                        list(vector.values),
+                        payload.get("namespace", ""),
+                        payload.get("document_id") or 0,
+                    )
             if offset is None:
                 return
 
@@ -156,31 +203,43 @@ class KnowledgeIndex:
         self.ensure()
         usages = []
         for start in range(0, len(chunks), UPSERT_BATCH):
-            batch = chunks[start:start + UPSERT_BATCH]
+            batch = chunks[start : start + UPSERT_BATCH]
             dense: list[list[float]] = []
             if self.embedder:
                 dense, usage = self.embedder.embed([c["text"] for c in batch])
                 usages.append(usage)
             points = []
-            sparse_vectors = cpu_bound(lambda texts: [sparse.document_vector(t) for t in texts], [c["text"] for c in batch])
+            sparse_vectors = cpu_bound(
+                lambda texts: [sparse.document_vector(t) for t in texts], [c["text"] for c in batch]
+            )
             for i, chunk in enumerate(batch):
                 indices, values = sparse_vectors[i]
                 vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
                 if dense:
                     vector[DENSE] = dense[i]
-                points.append(qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"]))
+                points.append(
+                    qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"])
+                )
             self._call(self.client.upsert, self.alias, points=points, wait=True)
             if self._postings is not None:
                 with self._lock:
                     for chunk, (indices, values) in zip(batch, sparse_vectors):
-                        self._postings.add(str(chunk["id"]), indices, values, chunk["payload"].get("namespace", ""),
-                                           chunk["payload"].get("document_id") or 0)
+                        self._postings.add(
+                            str(chunk["id"]),
+                            indices,
+                            values,
+                            chunk["payload"].get("namespace", ""),
+                            chunk["payload"].get("document_id") or 0,
+                        )
         return usages
 
     def delete_document(self, document_id: int) -> None:
         self.ensure()
-        selector = qm.FilterSelector(filter=qm.Filter(must=[
-            qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]))
+        selector = qm.FilterSelector(
+            filter=qm.Filter(
+                must=[qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]
+            )
+        )
         self._call(self.client.delete, self.alias, points_selector=selector, wait=True)
         if self._postings is not None:
             with self._lock:
@@ -189,7 +248,12 @@ class KnowledgeIndex:
     def delete_points(self, ids: list[str]) -> None:
         if ids:
             self.ensure()
-            self._call(self.client.delete, self.alias, points_selector=qm.PointIdsList(points=ids), wait=True)
+            self._call(
+                self.client.delete,
+                self.alias,
+                points_selector=qm.PointIdsList(points=ids),
+                wait=True,
+            )
             if self._postings is not None:
                 with self._lock:
                     for point_id in ids:
@@ -198,8 +262,11 @@ class KnowledgeIndex:
     def set_document_payload(self, document_id: int, fields: dict) -> None:
         """Overwrite document-level payload fields (title, namespace, urls…) on all of its points."""
         self.ensure()
-        selector = qm.FilterSelector(filter=qm.Filter(must=[
-            qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]))
+        selector = qm.FilterSelector(
+            filter=qm.Filter(
+                must=[qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]
+            )
+        )
         self._call(self.client.set_payload, self.alias, payload=fields, points=selector, wait=True)
         if self._postings is not None and "namespace" in fields:
             with self._lock:
@@ -219,12 +286,21 @@ class KnowledgeIndex:
     # -- reads --------------------------------------------------------------------------------------
     def document_point_ids(self, document_id: int) -> set[str]:
         self.ensure()
-        selector = qm.Filter(must=[qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))])
+        selector = qm.Filter(
+            must=[qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]
+        )
         ids: set[str] = set()
         offset = None
         while True:
-            points, offset = self._call(self.client.scroll, self.alias, scroll_filter=selector, limit=1024,
-                                        offset=offset, with_payload=False, with_vectors=False)
+            points, offset = self._call(
+                self.client.scroll,
+                self.alias,
+                scroll_filter=selector,
+                limit=1024,
+                offset=offset,
+                with_payload=False,
+                with_vectors=False,
+            )
             ids.update(str(p.id) for p in points)
             if offset is None:
                 return ids
@@ -238,51 +314,90 @@ class KnowledgeIndex:
         self.ensure()
         offset = None
         while True:
-            points, offset = self._call(self.client.scroll, self.alias, limit=512, offset=offset,
-                                        with_payload=with_payload, with_vectors=False)
+            points, offset = self._call(
+                self.client.scroll,
+                self.alias,
+                limit=512,
+                offset=offset,
+                with_payload=with_payload,
+                with_vectors=False,
+            )
             for point in points:
                 yield str(point.id), point.payload or {}
             if offset is None:
                 return
 
-    def search(self, query: str, namespaces: Iterable[str] | None = None, limit: int = 20) -> tuple[list[Hit], list[Usage]]:
+    def search(
+        self, query: str, namespaces: Iterable[str] | None = None, limit: int = 20
+    ) -> tuple[list[Hit], list[Usage]]:
         """Hybrid search: BM25 always, dense when configured, fused with reciprocal-rank fusion."""
         self.ensure()
         indices, values = sparse.query_vector(query)
         query_filter = None
         if namespaces:
-            query_filter = qm.Filter(must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))])
+            query_filter = qm.Filter(
+                must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))]
+            )
         requests = []
         local_sparse: list[tuple[str, float]] = []
         if indices and self._postings is not None:
             with self._lock:
                 local_sparse = self._postings.search(indices, values, namespaces, limit)
         elif indices:
-            requests.append(qm.QueryRequest(query=qm.SparseVector(indices=indices, values=values), using=SPARSE,
-                                            filter=query_filter, limit=limit, with_payload=True))
+            requests.append(
+                qm.QueryRequest(
+                    query=qm.SparseVector(indices=indices, values=values),
+                    using=SPARSE,
+                    filter=query_filter,
+                    limit=limit,
+                    with_payload=True,
+                )
+            )
         usages: list[Usage] = []
         if self.embedder:
             try:
                 vectors, usage = self.embedder.embed([query])
             except Exception as exc:  # the embedding provider is down: BM25 alone still answers
-                log.warning("query embedding failed; searching BM25 only", extra={"error_type": type(exc).__name__})
+                log.warning(
+                    "query embedding failed; searching BM25 only",
+                    extra={"error_type": type(exc).__name__},
+                )
             else:
                 usages.append(usage)
-                requests.append(qm.QueryRequest(query=vectors[0], using=DENSE, filter=query_filter, limit=limit,
-                                                with_payload=True))
+                requests.append(
+                    qm.QueryRequest(
+                        query=vectors[0],
+                        using=DENSE,
+                        filter=query_filter,
+                        limit=limit,
+                        with_payload=True,
+                    )
+                )
         if not requests and not local_sparse:
             return [], usages
         # Each ranking is [(id, score, payload)]; fusing here keeps each side's raw score for cut-offs.
         rankings: list[tuple[bool, list[tuple[str, float, dict]]]] = []
         if local_sparse:
-            points = self._call(self.client.retrieve, self.alias, ids=[pid for pid, _ in local_sparse], with_payload=True)
+            points = self._call(
+                self.client.retrieve,
+                self.alias,
+                ids=[pid for pid, _ in local_sparse],
+                with_payload=True,
+            )
             payloads = {str(p.id): p.payload or {} for p in points}
-            rankings.append((False, [(pid, score, payloads[pid]) for pid, score in local_sparse if pid in payloads]))
+            rankings.append(
+                (
+                    False,
+                    [(pid, score, payloads[pid]) for pid, score in local_sparse if pid in payloads],
+                )
+            )
         if requests:  # one round trip for the server's sparse and/or dense searches
             results = self._call(self.client.query_batch_points, self.alias, requests=requests)
             for req_no, result in enumerate(results):
                 is_dense = requests[req_no].using == DENSE
-                rankings.append((is_dense, [(str(p.id), p.score, p.payload or {}) for p in result.points]))
+                rankings.append(
+                    (is_dense, [(str(p.id), p.score, p.payload or {}) for p in result.points])
+                )
         hits: dict[str, Hit] = {}
         for is_dense, ranking in rankings:
             for rank, (point_id, score, payload) in enumerate(ranking):

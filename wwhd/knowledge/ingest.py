@@ -1,4 +1,5 @@
 """One document end to end: parse → chunk → SQL rows → Qdrant points."""
+
 from __future__ import annotations
 
 import logging
@@ -12,10 +13,10 @@ from sqlalchemy import delete, select
 from ..extensions import db
 from ..models import Chunk, Document, Namespace
 from ..models.base import utcnow
+from ..offload import cpu_bound
 from .chunking import checksum, chunk_id, chunk_sections
 from .files import FileStore
 from .index import UPSERT_BATCH, KnowledgeIndex
-from ..offload import cpu_bound
 from .parsers import ParsedDocument, parse_bytes, parse_text
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,36 @@ def find_duplicate(digest: str) -> Document | None:
     return db.session.scalar(select(Document).where(Document.checksum == digest))
 
 
-def new_document(namespace: str, title: str, parsed: ParsedDocument, *, source_url: str | None = None,
-                 youtube_url: str | None = None, tags: list[str] | None = None, filename: str | None = None,
-                 size_bytes: int = 0, created_by: int | None = None, published_at: str | None = None) -> Document:
+def new_document(
+    namespace: str,
+    title: str,
+    parsed: ParsedDocument,
+    *,
+    source_url: str | None = None,
+    youtube_url: str | None = None,
+    tags: list[str] | None = None,
+    filename: str | None = None,
+    size_bytes: int = 0,
+    created_by: int | None = None,
+    published_at: str | None = None,
+) -> Document:
     """Add a pending document whose content is the parsed text (flushes; caller commits)."""
     content = parsed.text
-    doc = Document(namespace=namespace, title=title, content=content, kind=parsed.kind, source_url=source_url,
-                   youtube_url=youtube_url, tags=tags or [], checksum=checksum(content), filename=filename,
-                   size_bytes=size_bytes, created_by=created_by, published_at=published_at, status="pending")
+    doc = Document(
+        namespace=namespace,
+        title=title,
+        content=content,
+        kind=parsed.kind,
+        source_url=source_url,
+        youtube_url=youtube_url,
+        tags=tags or [],
+        checksum=checksum(content),
+        filename=filename,
+        size_bytes=size_bytes,
+        created_by=created_by,
+        published_at=published_at,
+        status="pending",
+    )
     db.session.add(doc)
     db.session.flush()
     return doc
@@ -56,36 +79,69 @@ def new_document(namespace: str, title: str, parsed: ParsedDocument, *, source_u
 
 def document_fields(doc: Document) -> dict:
     """The payload fields every point of `doc` shares (what a metadata edit must rewrite)."""
-    return {"document_id": doc.id, "namespace": doc.namespace, "title": doc.title, "source_url": doc.source_url,
-            "youtube_url": doc.youtube_url, "source_platform": "youtube" if doc.youtube_url else (
-                "web" if doc.source_url else "upload"),
-            "checksum": doc.checksum, "tags": list(doc.tags or [])}
+    return {
+        "document_id": doc.id,
+        "namespace": doc.namespace,
+        "title": doc.title,
+        "source_url": doc.source_url,
+        "youtube_url": doc.youtube_url,
+        "source_platform": "youtube"
+        if doc.youtube_url
+        else ("web" if doc.source_url else "upload"),
+        "checksum": doc.checksum,
+        "tags": list(doc.tags or []),
+    }
 
 
 def point_payload(doc: Document, row: Chunk) -> dict:
-    return {**document_fields(doc), "start_s": row.start_s, "end_s": row.end_s, "page": row.page,
-            "chunk_index": row.index, "text": row.text, "marks": row.marks or []}
+    return {
+        **document_fields(doc),
+        "start_s": row.start_s,
+        "end_s": row.end_s,
+        "page": row.page,
+        "chunk_index": row.index,
+        "text": row.text,
+        "marks": row.marks or [],
+    }
 
 
 def build_rows(doc: Document, parsed: ParsedDocument) -> list[Chunk]:
     """Chunk rows for `doc` (not added to the session); ids are deterministic."""
     pieces = cpu_bound(chunk_sections, parsed.sections)
-    return [Chunk(id=chunk_id(doc.id, piece.index, piece.text), document_id=doc.id, index=piece.index,
-                  text=piece.text, start_s=piece.start_s, end_s=piece.end_s, page=piece.page,
-                  marks=[list(mark) for mark in piece.marks] or None)
-            for piece in pieces]
+    return [
+        Chunk(
+            id=chunk_id(doc.id, piece.index, piece.text),
+            document_id=doc.id,
+            index=piece.index,
+            text=piece.text,
+            start_s=piece.start_s,
+            end_s=piece.end_s,
+            page=piece.page,
+            marks=[list(mark) for mark in piece.marks] or None,
+        )
+        for piece in pieces
+    ]
 
 
-def write_vectors(index: KnowledgeIndex, doc: Document, rows: list[Chunk],
-                  heartbeat: Callable[[], None] | None = None) -> None:
+def write_vectors(
+    index: KnowledgeIndex,
+    doc: Document,
+    rows: list[Chunk],
+    heartbeat: Callable[[], None] | None = None,
+) -> None:
     """Make `rows` the document's only points: upsert them (deterministic ids overwrite what a
     crashed run left), then delete its other points. The old points stay searchable until the
     new ones are in. On failure every point of the document is removed (best effort) and the
     error re-raised, so a failure never leaves half a document searchable."""
     try:
         for start in range(0, len(rows), UPSERT_BATCH):
-            batch = rows[start:start + UPSERT_BATCH]
-            index.upsert([{"id": row.id, "text": row.text, "payload": point_payload(doc, row)} for row in batch])
+            batch = rows[start : start + UPSERT_BATCH]
+            index.upsert(
+                [
+                    {"id": row.id, "text": row.text, "payload": point_payload(doc, row)}
+                    for row in batch
+                ]
+            )
             if heartbeat is not None:
                 heartbeat()
         wanted = {row.id for row in rows}
@@ -98,8 +154,12 @@ def write_vectors(index: KnowledgeIndex, doc: Document, rows: list[Chunk],
         raise
 
 
-def index_document(doc: Document, index: KnowledgeIndex, parsed: ParsedDocument | None = None,
-                   heartbeat: Callable[[], None] | None = None) -> int:
+def index_document(
+    doc: Document,
+    index: KnowledgeIndex,
+    parsed: ParsedDocument | None = None,
+    heartbeat: Callable[[], None] | None = None,
+) -> int:
     """Re-chunk `doc` and replace its rows and vectors; marks it indexed and commits.
 
     Vectors are written before the SQL rows commit; if Qdrant fails, the document's vectors are
@@ -131,13 +191,18 @@ def parsed_for(doc: Document, store: FileStore | None) -> ParsedDocument:
             if checksum(parsed.text) == doc.checksum:
                 return parsed
         except Exception:  # original gone or unreadable: the SQL content is the record anyway
-            log.warning("original unusable; indexing the stored content", extra={"document_id": doc.id})
+            log.warning(
+                "original unusable; indexing the stored content", extra={"document_id": doc.id}
+            )
     return parse_text(doc.content)
 
 
 def original_key(digest: str, filename: str | None) -> str:
     """Where an upload's original is kept: by content, so a retried upload rewrites the same object."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or "upload").name).strip("._") or "upload"
+    name = (
+        re.sub(r"[^A-Za-z0-9._-]+", "_", PurePath(filename or "upload").name).strip("._")
+        or "upload"
+    )
     return f"originals/{digest[:2]}/{digest}/{name[:120]}"
 
 
@@ -154,10 +219,21 @@ def require_namespace(name: str) -> None:
         raise IngestError(f"Unknown namespace {name!r}; use one of: {known}.")
 
 
-def add_source(namespace: str, *, data: bytes | None = None, text: str | None = None, filename: str | None = None,
-               title: str | None = None, source_url: str | None = None, youtube_url: str | None = None,
-               tags: list[str] | None = None, published_at: str | None = None, created_by: int | None = None,
-               store: FileStore | None = None, max_bytes: int = 10 * 1024 * 1024) -> Created:
+def add_source(
+    namespace: str,
+    *,
+    data: bytes | None = None,
+    text: str | None = None,
+    filename: str | None = None,
+    title: str | None = None,
+    source_url: str | None = None,
+    youtube_url: str | None = None,
+    tags: list[str] | None = None,
+    published_at: str | None = None,
+    created_by: int | None = None,
+    store: FileStore | None = None,
+    max_bytes: int = 10 * 1024 * 1024,
+) -> Created:
     """Parse an upload (`data`) or pasted `text`, and add it as a pending document unless the same
     content exists (then that document comes back with created=False). The original upload is
     kept in `store`. Flushes; the caller commits and queues the job.
@@ -166,19 +242,32 @@ def add_source(namespace: str, *, data: bytes | None = None, text: str | None = 
     """
     require_namespace(namespace)
     if data is not None and len(data) > max_bytes:
-        raise FileTooLarge(f"{filename or 'The file'} is {len(data) / 1048576:.1f} MB; "
-                           f"the limit is {max_bytes // 1048576} MB per file.")
-    parsed = cpu_bound(parse_bytes, data, filename) if data is not None else cpu_bound(parse_text, text or "")
+        raise FileTooLarge(
+            f"{filename or 'The file'} is {len(data) / 1048576:.1f} MB; "
+            f"the limit is {max_bytes // 1048576} MB per file."
+        )
+    parsed = (
+        cpu_bound(parse_bytes, data, filename)
+        if data is not None
+        else cpu_bound(parse_text, text or "")
+    )
     digest = checksum(parsed.text)
     existing = find_duplicate(digest)
     if existing is not None:
         return Created(existing, False)
-    doc = new_document(namespace, (title or title_from(parsed, filename))[:300], parsed, source_url=source_url,
-                       youtube_url=youtube_url, tags=tags, filename=(PurePath(filename).name[:300] if filename else None),
-                       size_bytes=len(data) if data is not None else len((text or "").encode()),
-                       created_by=created_by, published_at=published_at)
+    doc = new_document(
+        namespace,
+        (title or title_from(parsed, filename))[:300],
+        parsed,
+        source_url=source_url,
+        youtube_url=youtube_url,
+        tags=tags,
+        filename=(PurePath(filename).name[:300] if filename else None),
+        size_bytes=len(data) if data is not None else len((text or "").encode()),
+        created_by=created_by,
+        published_at=published_at,
+    )
     if data is not None and store is not None:
         doc.original_key = original_key(digest, filename)
         store.put(doc.original_key, data)
     return Created(doc, True)
-

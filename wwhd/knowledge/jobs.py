@@ -1,4 +1,5 @@
 """Background ingestion jobs: pending → processing → indexed | failed, with a heartbeat and resume."""
+
 from __future__ import annotations
 
 import logging
@@ -30,13 +31,24 @@ def claim(document_id: int, stale_seconds: float, statuses: tuple[str, ...] = ("
 
     One conditional UPDATE, so two processes (or a job and an admin edit) never both win.
     """
-    condition = or_(Document.status.in_(statuses),
-                    and_(Document.status == "processing",
-                         or_(Document.heartbeat_at.is_(None), Document.heartbeat_at < _stale_cutoff(stale_seconds))))
+    condition = or_(
+        Document.status.in_(statuses),
+        and_(
+            Document.status == "processing",
+            or_(
+                Document.heartbeat_at.is_(None),
+                Document.heartbeat_at < _stale_cutoff(stale_seconds),
+            ),
+        ),
+    )
     result = db.session.execute(
-        update(Document).where(Document.id == document_id, condition)
-        .values(status="processing", heartbeat_at=utcnow(), attempts=Document.attempts + 1, error=None)
-        .execution_options(synchronize_session=False))
+        update(Document)
+        .where(Document.id == document_id, condition)
+        .values(
+            status="processing", heartbeat_at=utcnow(), attempts=Document.attempts + 1, error=None
+        )
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     db.session.expire_all()
     return result.rowcount == 1
@@ -58,15 +70,27 @@ def describe_failure(exc: BaseException) -> str:
 def mark_failed(app: Flask, document_id: int, message: str) -> None:
     """Leave nothing searchable and no chunk rows for a failed document, then record why (commits)."""
     from ..deps import get_deps
+
     try:
         get_deps(app).index.delete_document(document_id)
     except Exception:  # Qdrant down: reconcile deletes points of failed documents later
-        log.warning("could not remove vectors of failed document", extra={"document_id": document_id})
+        log.warning(
+            "could not remove vectors of failed document", extra={"document_id": document_id}
+        )
     db.session.rollback()
     db.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
-    db.session.execute(update(Document).where(Document.id == document_id).values(
-        status="failed", error=message[:2000], chunk_count=0, heartbeat_at=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False))
+    db.session.execute(
+        update(Document)
+        .where(Document.id == document_id)
+        .values(
+            status="failed",
+            error=message[:2000],
+            chunk_count=0,
+            heartbeat_at=None,
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
 
 
@@ -77,13 +101,18 @@ class Heartbeat:
     def __init__(self, app: Flask, document_id: int, interval: float):
         self.app, self.document_id, self.interval = app, document_id, interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"wwhd-heartbeat-{document_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"wwhd-heartbeat-{document_id}", daemon=True
+        )
 
     def beat(self) -> None:
         with self.app.app_context():
-            db.session.execute(update(Document).where(Document.id == self.document_id,
-                                                      Document.status == "processing")
-                               .values(heartbeat_at=utcnow()).execution_options(synchronize_session=False))
+            db.session.execute(
+                update(Document)
+                .where(Document.id == self.document_id, Document.status == "processing")
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
             db.session.commit()
 
     def _run(self) -> None:
@@ -91,7 +120,9 @@ class Heartbeat:
             try:
                 self.beat()
             except Exception:
-                log.warning("heartbeat failed", extra={"document_id": self.document_id}, exc_info=True)
+                log.warning(
+                    "heartbeat failed", extra={"document_id": self.document_id}, exc_info=True
+                )
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()
@@ -110,6 +141,7 @@ def process_document(app: Flask, document_id: int) -> str:
     when it no longer exists).
     """
     from ..deps import get_deps
+
     cfg = app.config
     with app.app_context():
         if not claim(document_id, cfg["JOB_STALE_SECONDS"]):
@@ -117,12 +149,18 @@ def process_document(app: Flask, document_id: int) -> str:
             return doc.status if doc else "missing"
         doc = db.session.get(Document, document_id)
         if doc.attempts > cfg["JOB_MAX_ATTEMPTS"]:
-            mark_failed(app, document_id, f"Gave up after {cfg['JOB_MAX_ATTEMPTS']} attempts that did not finish "
-                                          "(the process stopped while indexing). Fix the source and reindex.")
+            mark_failed(
+                app,
+                document_id,
+                f"Gave up after {cfg['JOB_MAX_ATTEMPTS']} attempts that did not finish "
+                "(the process stopped while indexing). Fix the source and reindex.",
+            )
             return "failed"
         try:
             with Heartbeat(app, document_id, cfg["JOB_HEARTBEAT_SECONDS"]):
-                chunks = index_document(doc, get_deps(app).index, parsed_for(doc, get_file_store(app)))
+                chunks = index_document(
+                    doc, get_deps(app).index, parsed_for(doc, get_file_store(app))
+                )
         except Exception as exc:
             if not isinstance(exc, (ParseError, IngestError)):
                 log.exception("ingestion job failed", extra={"document_id": document_id})
@@ -163,8 +201,10 @@ class JobRunner:
             futures = list(self._futures.get(document_id, []))
         results = [future.result(timeout=timeout) for future in futures]
         # A run that found the document already claimed reports "processing"; prefer the outcome.
-        return next((r for r in reversed(results) if r in ("indexed", "failed", "missing")),
-                    results[-1] if results else None)
+        return next(
+            (r for r in reversed(results) if r in ("indexed", "failed", "missing")),
+            results[-1] if results else None,
+        )
 
     def _run(self, document_id: int) -> str:
         with self._lock:
@@ -180,9 +220,11 @@ class JobRunner:
         process died); re-check fresh ones when they would turn stale. Returns the queued futures."""
         stale_seconds = self.app.config["JOB_STALE_SECONDS"]
         with self.app.app_context():
-            rows = db.session.execute(select(Document.id, Document.status, Document.heartbeat_at)
-                                      .where(Document.status.in_(("pending", "processing")))
-                                      .order_by(Document.id)).all()
+            rows = db.session.execute(
+                select(Document.id, Document.status, Document.heartbeat_at)
+                .where(Document.status.in_(("pending", "processing")))
+                .order_by(Document.id)
+            ).all()
             db.session.remove()
         cutoff = _stale_cutoff(stale_seconds)
         futures: list[Future] = []
@@ -220,6 +262,7 @@ class JobRunner:
 
     def _startup(self) -> list[Future]:
         from .reconcile import rebuild_if_empty
+
         try:
             with self.app.app_context():
                 rebuild_if_empty(self.app)

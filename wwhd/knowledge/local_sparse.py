@@ -5,6 +5,7 @@ query: 0.8 s at 10k chunks). A Qdrant server uses an inverted index; this is the
 the embedded default, so a laptop KB of tens of thousands of chunks answers in milliseconds.
 Qdrant stays the store: these postings are rebuilt from it at start and follow every write.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,10 +16,10 @@ import numpy as np
 
 class SparsePostings:
     def __init__(self) -> None:
-        self._ids: list[str | None] = []          # slot → point id (None once removed)
-        self._terms: list[tuple[int, ...]] = []   # slot → its term indices (to undo df on removal)
-        self._namespace: list[int] = []           # slot → namespace code
-        self._document: list[int] = []            # slot → document id
+        self._ids: list[str | None] = []  # slot → point id (None once removed)
+        self._terms: list[tuple[int, ...]] = []  # slot → its term indices (to undo df on removal)
+        self._namespace: list[int] = []  # slot → namespace code
+        self._document: list[int] = []  # slot → document id
         self._slot_of: dict[str, int] = {}
         self._codes: dict[str, int] = {}
         self._postings: dict[int, tuple[list[int], list[float]]] = {}
@@ -34,7 +35,14 @@ class SparsePostings:
     def _code(self, namespace: str) -> int:
         return self._codes.setdefault(namespace, len(self._codes))
 
-    def add(self, point_id: str, indices: list[int], values: list[float], namespace: str, document_id: int) -> None:
+    def add(
+        self,
+        point_id: str,
+        indices: list[int],
+        values: list[float],
+        namespace: str,
+        document_id: int,
+    ) -> None:
         self.remove(point_id)
         slot = len(self._ids)
         self._ids.append(point_id)
@@ -62,8 +70,11 @@ class SparsePostings:
             self._compact()
 
     def remove_document(self, document_id: int) -> None:
-        doomed = [self._ids[slot] for slot, doc in enumerate(self._document)
-                  if doc == document_id and self._ids[slot] is not None]
+        doomed = [
+            self._ids[slot]
+            for slot, doc in enumerate(self._document)
+            if doc == document_id and self._ids[slot] is not None
+        ]
         for point_id in doomed:
             self.remove(point_id)
 
@@ -90,11 +101,15 @@ class SparsePostings:
         self.clear()
         for point_id, slot in live:
             vector = vectors.get(slot, {})
-            self.add(point_id, list(vector), list(vector.values()), codes[old[1][slot]], old[2][slot])
+            self.add(
+                point_id, list(vector), list(vector.values()), codes[old[1][slot]], old[2][slot]
+            )
 
     def _refresh(self) -> None:
         if self._dirty:
-            self._alive = np.fromiter((i is not None for i in self._ids), dtype=bool, count=len(self._ids))
+            self._alive = np.fromiter(
+                (i is not None for i in self._ids), dtype=bool, count=len(self._ids)
+            )
             self._ns_array = np.asarray(self._namespace, dtype=np.int32)
             self._dirty = False
 
@@ -102,11 +117,15 @@ class SparsePostings:
         frozen = self._frozen.get(term)
         if frozen is None:
             slots, weights = self._postings[term]
-            frozen = self._frozen[term] = (np.asarray(slots, dtype=np.int64), np.asarray(weights, dtype=np.float32))
+            frozen = self._frozen[term] = (
+                np.asarray(slots, dtype=np.int64),
+                np.asarray(weights, dtype=np.float32),
+            )
         return frozen
 
-    def search(self, indices: list[int], values: list[float], namespaces: Iterable[str] | None,
-               limit: int) -> list[tuple[str, float]]:
+    def search(
+        self, indices: list[int], values: list[float], namespaces: Iterable[str] | None, limit: int
+    ) -> list[tuple[str, float]]:
         """(point id, score) best first, scored like Qdrant's IDF modifier: Σ idf·q·d."""
         self._refresh()
         total = len(self._slot_of)

@@ -1,4 +1,5 @@
 """Source files (text, Markdown, SRT, VTT, YouTube JSON, PDF) turned into positioned sections."""
+
 from __future__ import annotations
 
 import codecs
@@ -13,18 +14,20 @@ from dataclasses import dataclass
 
 from pypdf import PdfReader
 
+from ..links import format_timestamp
+
 log = logging.getLogger(__name__)
 
 KINDS = ("text", "markdown", "srt", "vtt", "youtube_json", "pdf")
 
 # ParseError codes; the API maps all of them to a 4xx with the message as the reason.
-EMPTY = "EMPTY"                      # zero bytes or only whitespace
+EMPTY = "EMPTY"  # zero bytes or only whitespace
 UNSUPPORTED_TYPE = "UNSUPPORTED_TYPE"  # binary non-PDF content, or the name promises a PDF it isn't
-UNDECODABLE = "UNDECODABLE"          # text in no encoding we can read cleanly
-MALFORMED = "MALFORMED"              # .json/.srt/.vtt whose content is not that format
-UNREADABLE_PDF = "UNREADABLE_PDF"    # damaged, truncated or page-less PDF
-ENCRYPTED_PDF = "ENCRYPTED_PDF"      # needs a password we don't have
-NO_TEXT = "NO_TEXT"                  # parsed fine but nothing to index (scanned PDF, empty transcript)
+UNDECODABLE = "UNDECODABLE"  # text in no encoding we can read cleanly
+MALFORMED = "MALFORMED"  # .json/.srt/.vtt whose content is not that format
+UNREADABLE_PDF = "UNREADABLE_PDF"  # damaged, truncated or page-less PDF
+ENCRYPTED_PDF = "ENCRYPTED_PDF"  # needs a password we don't have
+NO_TEXT = "NO_TEXT"  # parsed fine but nothing to index (scanned PDF, empty transcript)
 
 # When a timed line is the last one we have no next start; a typical spoken line lasts seconds.
 LAST_LINE_FALLBACK_S = 30.0
@@ -72,18 +75,6 @@ class ParsedDocument:
         return "".join(parts)
 
 
-def format_timestamp(seconds: float | None, hours: bool = False) -> str:
-    """"HH:MM:SS" from one hour on (or when `hours`), "MM:SS" below; "" for None."""
-    if seconds is None:
-        return ""
-    total = max(int(seconds), 0)
-    h, rest = divmod(total, 3600)
-    m, s = divmod(rest, 60)
-    if h or hours:
-        return f"{h:02d}:{m:02d}:{s:02d}"
-    return f"{m:02d}:{s:02d}"
-
-
 # --- detection -------------------------------------------------------------------------------
 
 # Signatures of binary formats people upload by mistake, so the error can name what was sent.
@@ -126,7 +117,9 @@ def _binary_name(data: bytes) -> str | None:
     if head[4:8] == b"ftyp":
         return "an MP4/MOV video or HEIC image"
     if head[:4] == b"RIFF" and head[8:12] in (b"WEBP", b"WAVE", b"AVI "):
-        return {b"WEBP": "a WebP image", b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}[head[8:12]]
+        return {b"WEBP": "a WebP image", b"WAVE": "a WAV audio file", b"AVI ": "an AVI video"}[
+            head[8:12]
+        ]
     return None
 
 
@@ -151,14 +144,20 @@ def _reject_binary(data: bytes, filename: str | None) -> None:
         sample = data[:4096]
         # UTF-16 without a byte-order mark puts a NUL beside every ASCII letter.
         if sample[1::2].count(0) > len(sample) // 4 or sample[0::2].count(0) > len(sample) // 4:
-            raise ParseError("file looks like UTF-16 text without a byte-order mark; save it as UTF-8",
-                             code=UNDECODABLE)
+            raise ParseError(
+                "file looks like UTF-16 text without a byte-order mark; save it as UTF-8",
+                code=UNDECODABLE,
+            )
         name = "a binary file"
     if name is None:
         return
     if _extension(filename) == "pdf":
-        raise ParseError(f"file is named .pdf but looks like {name}, not a PDF", code=UNSUPPORTED_TYPE)
-    raise ParseError(f"file looks like {name}, not text, a transcript or a PDF", code=UNSUPPORTED_TYPE)
+        raise ParseError(
+            f"file is named .pdf but looks like {name}, not a PDF", code=UNSUPPORTED_TYPE
+        )
+    raise ParseError(
+        f"file looks like {name}, not text, a transcript or a PDF", code=UNSUPPORTED_TYPE
+    )
 
 
 def detect_kind(data: bytes, filename: str | None = None) -> str:
@@ -200,15 +199,19 @@ def _sniff_text(text: str, filename: str | None) -> str:
             if _looks_like_youtube(value) or (ext == "json" and value == []):
                 return "youtube_json"
             if ext == "json":
-                raise ParseError("JSON is not a YouTube transcript (a list of {text, start, duration})",
-                                 code=MALFORMED)
+                raise ParseError(
+                    "JSON is not a YouTube transcript (a list of {text, start, duration})",
+                    code=MALFORMED,
+                )
     if _SRT_START.match(stripped):
         return "vtt" if ext == "vtt" else "srt"
     if ext in ("srt", "vtt"):
         if _HAS_CUE.search(text):
             return ext
-        raise ParseError(f"file is named .{ext} but contains no subtitle cues (\"00:00:01,000 --> ...\")",
-                         code=MALFORMED)
+        raise ParseError(
+            f"file is named .{ext} but contains no subtitle cues (\"00:00:01,000 --> ...\")",
+            code=MALFORMED,
+        )
     if ext == "json":
         raise ParseError("file is named .json but is not JSON", code=MALFORMED)
     if ext in ("md", "markdown", "mdx"):
@@ -234,7 +237,9 @@ def _looks_like_youtube(value: object) -> bool:
 
 # Line-ending-like characters become "\n"; every other control character (but tab) goes.
 _CLEAN = {c: None for c in (*range(0x00, 0x20), *range(0x7F, 0xA0)) if c not in (0x09, 0x0A)}
-_CLEAN.update({0x0B: "\n", 0x0C: "\n", 0x0D: "\n", 0x85: "\n", 0x2028: "\n", 0x2029: "\n", 0xFEFF: None})
+_CLEAN.update(
+    {0x0B: "\n", 0x0C: "\n", 0x0D: "\n", 0x85: "\n", 0x2028: "\n", 0x2029: "\n", 0xFEFF: None}
+)
 
 
 def _decode(data: bytes) -> str:
@@ -252,8 +257,10 @@ def _decode(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
     else:
-        raise ParseError("file is not readable text (not UTF-8 or Windows-1252); save it as UTF-8",
-                         code=UNDECODABLE)
+        raise ParseError(
+            "file is not readable text (not UTF-8 or Windows-1252); save it as UTF-8",
+            code=UNDECODABLE,
+        )
     sample = text[:65536]
     controls = sum(1 for ch in sample if ch < " " and ch not in "\t\n\r\f\v")
     if controls > 4 and controls * 100 > len(sample):
@@ -267,6 +274,7 @@ def _clean(text: str) -> str:
 
 
 # --- parsing ---------------------------------------------------------------------------------
+
 
 def parse_bytes(data: bytes, filename: str | None = None) -> ParsedDocument:
     """Parse an uploaded file; raises ParseError naming the problem."""
@@ -299,7 +307,8 @@ def _parse_kind(kind: str, text: str) -> ParsedDocument:
 # Line timestamps: "[00:01:02] text", "[01:02] text", "00:01:02 text", "1:02 - text", "(01:02) text".
 _LINE_TS = re.compile(
     r"^[ \t]*(?:\[(?P<b>[\d:.,]+)\]|\((?P<p>[\d:.,]+)\)|(?P<n>\d{1,3}(?::\d{2}){1,2}(?:[.,]\d{1,3})?)(?=\s|$))"
-    r"[ \t]*(?:[-–—:|][ \t]+)?(?P<text>.*)$")
+    r"[ \t]*(?:[-–—:|][ \t]+)?(?P<text>.*)$"
+)
 _TS_VALUE = re.compile(r"^(?:(\d{1,3}):)?(\d{1,3}):(\d{2})(?:[.,](\d{1,3}))?$")
 
 
@@ -331,7 +340,7 @@ def _parse_plain(text: str, markdown: bool) -> ParsedDocument:
     title = None
     front = _FRONT_MATTER.match(text.lstrip()) if markdown else None
     if front:
-        text = text.lstrip()[front.end():]
+        text = text.lstrip()[front.end() :]
         for line in front.group(1).splitlines():
             key, _, value = line.partition(":")
             if key.strip().lower() == "title" and value.strip():
@@ -387,12 +396,14 @@ def _timed_lines(text: str) -> list[Section] | None:
     timed: list[tuple[float, str]] = []
     bounds = [i for i, _ in stamps] + [len(lines)]
     for (i, (start, first, _)), end_line in zip(stamps, bounds[1:]):
-        body = "\n".join([first, *lines[i + 1:end_line]]).strip()
+        body = "\n".join([first, *lines[i + 1 : end_line]]).strip()
         timed.append((start, body))
 
     starts = [start for start, _ in timed]
     gaps = sorted(b - a for a, b in zip(starts, starts[1:]) if b > a)
-    last_duration = min(gaps[len(gaps) // 2], LAST_LINE_FALLBACK_S) if gaps else LAST_LINE_FALLBACK_S
+    last_duration = (
+        min(gaps[len(gaps) // 2], LAST_LINE_FALLBACK_S) if gaps else LAST_LINE_FALLBACK_S
+    )
     for n, (start, body) in enumerate(timed):
         # A stamp alone on a line with its text below it has the text as continuation.
         if not body:
@@ -424,7 +435,7 @@ def _cue_time(groups: tuple[str | None, ...]) -> float:
 def _parse_cues(text: str, vtt: bool) -> list[Section]:
     """SRT or WebVTT cues, markup stripped, auto-caption roll-up repeats merged."""
     cues: list[tuple[float, float, list[str]]] = []
-    pending: list[str] = []   # lines outside any cue: identifiers, headers or stray text
+    pending: list[str] = []  # lines outside any cue: identifiers, headers or stray text
     current: list[str] | None = None
     skipping_block = False
     at_block_start = True
@@ -501,8 +512,11 @@ def _parse_youtube(text: str) -> list[Section]:
         for event in value.get("events") or []:
             if not isinstance(event, dict) or not isinstance(event.get("segs"), list):
                 continue  # window and style events carry no text
-            body = "".join(seg["utf8"] for seg in event["segs"]
-                           if isinstance(seg, dict) and isinstance(seg.get("utf8"), str))
+            body = "".join(
+                seg["utf8"]
+                for seg in event["segs"]
+                if isinstance(seg, dict) and isinstance(seg.get("utf8"), str)
+            )
             start = _number(event.get("tStartMs"))
             if start is None:
                 raise ParseError("transcript event has no numeric 'tStartMs'", code=MALFORMED)
@@ -511,8 +525,9 @@ def _parse_youtube(text: str) -> list[Section]:
     else:
         for n, item in enumerate(value, start=1):
             if not isinstance(item, dict):
-                raise ParseError(f"transcript entry {n} is not an object with text and start",
-                                 code=MALFORMED)
+                raise ParseError(
+                    f"transcript entry {n} is not an object with text and start", code=MALFORMED
+                )
             start = _number(item.get("start"))
             if start is None:
                 raise ParseError(f"transcript entry {n} has no numeric 'start'", code=MALFORMED)
@@ -543,16 +558,22 @@ def _parse_pdf(data: bytes) -> ParsedDocument:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             try:
-                unlocked = reader.decrypt("")  # owner-password-only PDFs open with an empty password
+                unlocked = reader.decrypt(
+                    ""
+                )  # owner-password-only PDFs open with an empty password
             except Exception:
                 unlocked = 0
             if not unlocked:
-                raise ParseError("PDF is password-protected; upload an unlocked copy", code=ENCRYPTED_PDF)
+                raise ParseError(
+                    "PDF is password-protected; upload an unlocked copy", code=ENCRYPTED_PDF
+                )
         pages = list(reader.pages)
     except ParseError:
         raise
     except Exception as exc:
-        raise ParseError("PDF could not be read; it may be damaged or truncated", code=UNREADABLE_PDF) from exc
+        raise ParseError(
+            "PDF could not be read; it may be damaged or truncated", code=UNREADABLE_PDF
+        ) from exc
     if not pages:
         raise ParseError("PDF has no pages", code=UNREADABLE_PDF)
 
@@ -572,8 +593,9 @@ def _parse_pdf(data: bytes) -> ParsedDocument:
     if not sections:
         if failed == len(pages):
             raise ParseError("PDF could not be read; it may be damaged", code=UNREADABLE_PDF)
-        raise ParseError("PDF has no extractable text (it may be scanned images; run OCR first)",
-                         code=NO_TEXT)
+        raise ParseError(
+            "PDF has no extractable text (it may be scanned images; run OCR first)", code=NO_TEXT
+        )
 
     title = None
     try:

@@ -1,4 +1,5 @@
 """SQL ↔ Qdrant drift: report it, repair it, and rebuild the index from the SQL record."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,17 +24,25 @@ IN_FLIGHT = ("pending", "processing")  # a job owns these; reconcile leaves thei
 class Drift:
     """What differs between SQL and Qdrant. Point ids are chunk ids."""
 
-    orphan_points: list[str] = field(default_factory=list)   # no chunk row of an indexed document
-    missing_points: list[str] = field(default_factory=list)  # chunk row of an indexed document, no point
-    stale_points: list[str] = field(default_factory=list)    # payload differs from what SQL says
-    old_collections: list[str] = field(default_factory=list)  # left behind by an embedding-model change
+    orphan_points: list[str] = field(default_factory=list)  # no chunk row of an indexed document
+    missing_points: list[str] = field(
+        default_factory=list
+    )  # chunk row of an indexed document, no point
+    stale_points: list[str] = field(default_factory=list)  # payload differs from what SQL says
+    old_collections: list[str] = field(
+        default_factory=list
+    )  # left behind by an embedding-model change
     points: int = 0
     chunks: int = 0
 
     @property
     def total(self) -> int:
-        return (len(self.orphan_points) + len(self.missing_points) + len(self.stale_points)
-                + len(self.old_collections))
+        return (
+            len(self.orphan_points)
+            + len(self.missing_points)
+            + len(self.stale_points)
+            + len(self.old_collections)
+        )
 
     def to_dict(self) -> dict:
         return {**asdict(self), "total": self.total}
@@ -56,8 +65,12 @@ def _fingerprint(payload: dict) -> str:
 
 
 def _indexed_rows(namespace: str | None = None):
-    query = (select(Chunk, Document).join(Document, Chunk.document_id == Document.id)
-             .where(Document.status == "indexed").order_by(Chunk.document_id, Chunk.index))
+    query = (
+        select(Chunk, Document)
+        .join(Document, Chunk.document_id == Document.id)
+        .where(Document.status == "indexed")
+        .order_by(Chunk.document_id, Chunk.index)
+    )
     if namespace:
         query = query.where(Document.namespace == namespace)
     return db.session.execute(query.execution_options(yield_per=1000))
@@ -92,7 +105,9 @@ def repair(index: KnowledgeIndex) -> Drift:
         batch: list[dict] = []
         for chunk, doc in _indexed_rows():
             if chunk.id in rewrite:
-                batch.append({"id": chunk.id, "text": chunk.text, "payload": point_payload(doc, chunk)})
+                batch.append(
+                    {"id": chunk.id, "text": chunk.text, "payload": point_payload(doc, chunk)}
+                )
                 if len(batch) >= UPSERT_BATCH:
                     index.upsert(batch)
                     batch = []
@@ -101,7 +116,10 @@ def repair(index: KnowledgeIndex) -> Drift:
     for name in drift.old_collections:
         index.drop_collection(name)
     if drift.total:
-        log.warning("index drift repaired", extra={k: len(v) for k, v in asdict(drift).items() if isinstance(v, list)})
+        log.warning(
+            "index drift repaired",
+            extra={k: len(v) for k, v in asdict(drift).items() if isinstance(v, list)},
+        )
     return drift
 
 
@@ -109,12 +127,27 @@ def reindex(index: KnowledgeIndex, namespace: str | None = None) -> dict:
     """Rebuild the points of every indexed document (of one namespace, or all) from its chunk rows;
     for all, also delete points SQL does not know. Indexed documents without chunk rows are set
     back to `pending` and their ids returned in "requeued" for the caller to run. Commits."""
-    docs = list(db.session.scalars(select(Document).where(Document.status == "indexed")
-                                   .where(*([Document.namespace == namespace] if namespace else []))
-                                   .order_by(Document.id)))
-    counts = {"namespace": namespace, "documents": 0, "chunks": 0, "orphans_deleted": 0, "requeued": []}
+    docs = list(
+        db.session.scalars(
+            select(Document)
+            .where(Document.status == "indexed")
+            .where(*([Document.namespace == namespace] if namespace else []))
+            .order_by(Document.id)
+        )
+    )
+    counts = {
+        "namespace": namespace,
+        "documents": 0,
+        "chunks": 0,
+        "orphans_deleted": 0,
+        "requeued": [],
+    }
     for doc in docs:
-        rows = list(db.session.scalars(select(Chunk).where(Chunk.document_id == doc.id).order_by(Chunk.index)))
+        rows = list(
+            db.session.scalars(
+                select(Chunk).where(Chunk.document_id == doc.id).order_by(Chunk.index)
+            )
+        )
         if not rows:
             doc.status, doc.chunk_count = "pending", 0
             counts["requeued"].append(doc.id)
@@ -134,10 +167,16 @@ def rebuild_if_empty(app: Flask) -> bool:
     """After a model change or a Qdrant volume loss the index is empty while SQL is not: rebuild it.
     Needs an app context; returns True when it rebuilt."""
     from ..deps import get_deps
+
     index = get_deps(app).index
     if index.count() > 0:
         return False
-    if db.session.scalar(select(Chunk.id).join(Document).where(Document.status == "indexed").limit(1)) is None:
+    if (
+        db.session.scalar(
+            select(Chunk.id).join(Document).where(Document.status == "indexed").limit(1)
+        )
+        is None
+    ):
         return False
     log.warning("index is empty but SQL has chunks: rebuilding from SQL")
     reindex(index)

@@ -1,4 +1,5 @@
 """BM25 sparse vectors computed locally: no model download, stable across processes."""
+
 from __future__ import annotations
 
 import re
@@ -16,7 +17,8 @@ B = 0.75
 AVG_DOC_TOKENS = 220  # typical token count of a ~1,500-char chunk after stop words
 
 WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
-STOP_WORDS = frozenset("""
+STOP_WORDS = frozenset(
+    """
 a about above after again against all am an and any are aren't as at be because been before being below
 between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each
 few for from further had hadn't has hasn't have haven't having he he'd he'll he's her here here's hers herself
@@ -30,8 +32,9 @@ got go going gonna thing things like know say said says well okay ok yeah right 
 ain't isn't aren't wasn't weren't won't wouldn't don't doesn't didn't can't couldn't shouldn't mustn't
 haven't hasn't hadn't i'd i'm i've you've we've they've
 herman herman's
-""".split())  # the teacher's name: the product is "What Would Herman Do?", so questions name him
-              # without saying anything about the topic
+""".split()
+)  # the teacher's name: the product is "What Would Herman Do?", so questions name him
+# without saying anything about the topic
 
 _stemmer = snowballstemmer.stemmer("english")
 
@@ -91,7 +94,8 @@ def document_vector(text: str) -> tuple[list[int], list[float]]:
 # everyday words ("need", "feel", "time") can look rare. A prior from general English keeps them
 # from deciding a match on their own: they count at COMMON_WEIGHT in queries and in coverage.
 COMMON_WEIGHT = 0.3
-COMMON_WORDS = frozenset("""
+COMMON_WORDS = frozenset(
+    """
 able actual actually ago almost already although always amazing anymore anyone anything anyway anywhere
 around ask asked asking asks away back bad basically became become becomes best better big bit bring brings
 call called can case certain completely constantly correctly currently day days deal different doe done dont
@@ -109,7 +113,8 @@ talk tell thing things think through today together told tomorrow tonight took t
 trying turn turned turns twice two three four five six seven eight nine ten twenty hundred thousand unable
 time times tip tips use used usual usually want wanted wants way ways week weeks whenever wherever whether whole within without
 wonder work works worth wrong year years yesterday yet
-""".split())
+""".split()
+)
 
 # Related terms: everyday wording mapped onto the words a teacher uses for the same idea. A query
 # term pulls in the other members of its groups at EXPANSION_WEIGHT (retrieval), and a passage
@@ -119,62 +124,303 @@ EXPANSION_WEIGHT = 0.4
 RELATED_CREDIT = 0.8
 RELATED: tuple[tuple[str, ...], ...] = (
     # feelings
-    ("angry", "anger", "mad", "furious", "temper", "rage", "irritated", "annoyed", "blow up", "lose my temper",
-     "snap at", "fuming", "hothead"),
-    ("sorry", "regret", "regretted", "apologize", "apologise", "apology", "remorse", "guilty", "ashamed", "shame"),
-    ("failure", "fail", "failed", "flop", "went under", "go under", "bankrupt", "bankruptcy", "went bust", "loser",
-     "setback"),
-    ("anxious", "anxiety", "nervous", "nerves", "scared", "afraid", "fear", "panic", "jittery", "jumpy", "shaky",
-     "uneasy", "dread", "tense", "on edge"),
+    (
+        "angry",
+        "anger",
+        "mad",
+        "furious",
+        "temper",
+        "rage",
+        "irritated",
+        "annoyed",
+        "blow up",
+        "lose my temper",
+        "snap at",
+        "fuming",
+        "hothead",
+    ),
+    (
+        "sorry",
+        "regret",
+        "regretted",
+        "apologize",
+        "apologise",
+        "apology",
+        "remorse",
+        "guilty",
+        "ashamed",
+        "shame",
+    ),
+    (
+        "failure",
+        "fail",
+        "failed",
+        "flop",
+        "went under",
+        "go under",
+        "bankrupt",
+        "bankruptcy",
+        "went bust",
+        "loser",
+        "setback",
+    ),
+    (
+        "anxious",
+        "anxiety",
+        "nervous",
+        "nerves",
+        "scared",
+        "afraid",
+        "fear",
+        "panic",
+        "jittery",
+        "jumpy",
+        "shaky",
+        "uneasy",
+        "dread",
+        "tense",
+        "on edge",
+    ),
     ("worry", "worried", "worrying", "stress", "stressed", "overthink", "overthinking", "ruminate"),
-    ("tired", "exhausted", "exhaustion", "burnout", "burned out", "burnt out", "worn out", "fatigue", "drained",
-     "overworked", "overwhelmed"),
-    ("calm", "relax", "relaxed", "settle", "soothe", "calm down", "cool down", "peaceful", "composure"),
+    (
+        "tired",
+        "exhausted",
+        "exhaustion",
+        "burnout",
+        "burned out",
+        "burnt out",
+        "worn out",
+        "fatigue",
+        "drained",
+        "overworked",
+        "overwhelmed",
+    ),
+    (
+        "calm",
+        "relax",
+        "relaxed",
+        "settle",
+        "soothe",
+        "calm down",
+        "cool down",
+        "peaceful",
+        "composure",
+    ),
     ("bored", "boring", "monotonous", "repetitive", "dull", "variety", "tedious"),
     # people and relationships
-    ("partner", "spouse", "wife", "husband", "couple", "couples", "married", "marriage", "boyfriend", "girlfriend"),
-    ("child", "children", "kid", "kids", "son", "daughter", "teen", "teens", "teenager", "teenagers", "adolescent",
-     "toddler", "year-old"),
-    ("parent", "parents", "mother", "father", "mom", "mum", "dad", "in-laws", "mother-in-law", "father-in-law"),
-    ("argue", "argument", "arguing", "fight", "fighting", "quarrel", "disagree", "disagreement", "conflict",
-     "bicker", "bickering", "clash", "dispute", "blame"),
-    ("talk", "conversation", "communicate", "communication", "discuss", "discussion", "open up", "confide",
-     "listen", "listening"),
-    ("romance", "romantic", "intimacy", "intimate", "closeness", "affection", "spark", "passion", "drift apart",
-     "love"),
-    ("friend", "friends", "friendship", "buddies", "keep in touch", "lonely", "loneliness", "lost touch"),
+    (
+        "partner",
+        "spouse",
+        "wife",
+        "husband",
+        "couple",
+        "couples",
+        "married",
+        "marriage",
+        "boyfriend",
+        "girlfriend",
+    ),
+    (
+        "child",
+        "children",
+        "kid",
+        "kids",
+        "son",
+        "daughter",
+        "teen",
+        "teens",
+        "teenager",
+        "teenagers",
+        "adolescent",
+        "toddler",
+        "year-old",
+    ),
+    (
+        "parent",
+        "parents",
+        "mother",
+        "father",
+        "mom",
+        "mum",
+        "dad",
+        "in-laws",
+        "mother-in-law",
+        "father-in-law",
+    ),
+    (
+        "argue",
+        "argument",
+        "arguing",
+        "fight",
+        "fighting",
+        "quarrel",
+        "disagree",
+        "disagreement",
+        "conflict",
+        "bicker",
+        "bickering",
+        "clash",
+        "dispute",
+        "blame",
+    ),
+    (
+        "talk",
+        "conversation",
+        "communicate",
+        "communication",
+        "discuss",
+        "discussion",
+        "open up",
+        "confide",
+        "listen",
+        "listening",
+    ),
+    (
+        "romance",
+        "romantic",
+        "intimacy",
+        "intimate",
+        "closeness",
+        "affection",
+        "spark",
+        "passion",
+        "drift apart",
+        "love",
+    ),
+    (
+        "friend",
+        "friends",
+        "friendship",
+        "buddies",
+        "keep in touch",
+        "lonely",
+        "loneliness",
+        "lost touch",
+    ),
     ("christmas", "holiday", "holidays", "easter", "thanksgiving"),
     ("withdrawn", "shut down", "shuts down", "clam up", "silent", "silence", "sulk", "stonewall"),
     ("forgive", "forgiveness", "make up", "reconcile", "mend"),
     # money
     ("money", "cash", "finances", "finance", "financial", "funds"),
-    ("buy", "buying", "bought", "purchase", "purchases", "shopping", "spend", "spending", "splurge", "impulse",
-     "order", "ordering"),
+    (
+        "buy",
+        "buying",
+        "bought",
+        "purchase",
+        "purchases",
+        "shopping",
+        "spend",
+        "spending",
+        "splurge",
+        "impulse",
+        "order",
+        "ordering",
+    ),
     ("save", "saving", "savings", "set aside", "put aside", "nest egg", "rainy day"),
     ("budget", "budgeting", "envelope", "envelopes", "allowance", "expenses"),
-    ("debt", "debts", "loan", "loans", "owe", "credit card", "interest rate", "mortgage", "repay", "pay off"),
+    (
+        "debt",
+        "debts",
+        "loan",
+        "loans",
+        "owe",
+        "credit card",
+        "interest rate",
+        "mortgage",
+        "repay",
+        "pay off",
+    ),
     ("salary", "paycheck", "payday", "wage", "wages", "income", "earnings", "paid"),
     ("emergency", "buffer", "cushion", "safety net", "reserve"),
     ("account", "accounts", "bank", "joint account"),
     ("expensive", "afford", "cost", "costs", "overspend", "overspending"),
     # business
-    ("business", "shop", "store", "company", "firm", "cafe", "café", "restaurant", "bakery", "startup", "venture",
-     "self-employed"),
-    ("customer", "customers", "client", "clients", "guest", "guests", "complaint", "complaints", "complain"),
+    (
+        "business",
+        "shop",
+        "store",
+        "company",
+        "firm",
+        "cafe",
+        "café",
+        "restaurant",
+        "bakery",
+        "startup",
+        "venture",
+        "self-employed",
+    ),
+    (
+        "customer",
+        "customers",
+        "client",
+        "clients",
+        "guest",
+        "guests",
+        "complaint",
+        "complaints",
+        "complain",
+    ),
     ("price", "prices", "pricing", "charge", "undercharge", "cheap", "discount"),
-    ("cash flow", "rent", "bills", "invoice", "invoices", "profit", "profitable", "revenue", "margin", "turnover"),
-    ("hire", "hiring", "recruit", "recruiting", "employee", "employees", "staff", "worker", "workers", "interview",
-     "candidate", "candidates", "cv", "resume", "applicant"),
+    (
+        "cash flow",
+        "rent",
+        "bills",
+        "invoice",
+        "invoices",
+        "profit",
+        "profitable",
+        "revenue",
+        "margin",
+        "turnover",
+    ),
+    (
+        "hire",
+        "hiring",
+        "recruit",
+        "recruiting",
+        "employee",
+        "employees",
+        "staff",
+        "worker",
+        "workers",
+        "interview",
+        "candidate",
+        "candidates",
+        "cv",
+        "resume",
+        "applicant",
+    ),
     ("lazy", "work ethic", "slacker", "unreliable", "diligent", "hardworking"),
     ("partnership", "co-owner", "cofounder", "co-founder", "business partner"),
     # phrases only: "close" alone is also closeness, and stems like "closing"
-    ("close the business", "close the shop", "closing down", "sell the business", "selling the business",
-     "shut the doors", "wind down", "call it quits", "give up"),
+    (
+        "close the business",
+        "close the shop",
+        "closing down",
+        "sell the business",
+        "selling the business",
+        "shut the doors",
+        "wind down",
+        "call it quits",
+        "give up",
+    ),
     # home and feng shui
     ("home", "house", "apartment", "flat"),
     ("door", "front door", "entrance", "entry", "hallway", "hall", "foyer", "doorway"),
-    ("clutter", "cluttered", "mess", "messy", "junk", "crammed", "piled", "declutter", "tidy", "hoard", "hoarding",
-     "storage"),
+    (
+        "clutter",
+        "cluttered",
+        "mess",
+        "messy",
+        "junk",
+        "crammed",
+        "piled",
+        "declutter",
+        "tidy",
+        "hoard",
+        "hoarding",
+        "storage",
+    ),
     ("bed", "bedroom", "headboard", "mattress"),
     ("desk", "office", "workspace", "work from home", "home office", "laptop", "computer"),
     ("living room", "lounge", "sofa", "couch", "tv", "television", "seating"),
@@ -182,8 +428,17 @@ RELATED: tuple[tuple[str, ...], ...] = (
     ("broken", "repair", "fix", "gadgets", "appliances"),
     # food
     ("eat", "eating", "food", "meal", "meals", "diet", "nutrition"),
-    ("overeat", "overeating", "stuffed", "portion", "portions", "second helping", "too full", "eat too much",
-     "fullness"),
+    (
+        "overeat",
+        "overeating",
+        "stuffed",
+        "portion",
+        "portions",
+        "second helping",
+        "too full",
+        "eat too much",
+        "fullness",
+    ),
     ("sugar", "sweets", "dessert", "cake", "candy", "chocolate", "sweet tooth"),
     ("soup", "stew", "lentil", "lentils", "recipe", "cook", "cooking"),
     ("snack", "pre-workout", "sluggish", "energy"),
@@ -200,8 +455,16 @@ RELATED: tuple[tuple[str, ...], ...] = (
     # meditation
     ("meditate", "meditation", "mindfulness", "sit quietly", "sitting still", "stillness"),
     ("breath", "breathe", "breathing", "inhale", "exhale", "out-breath"),
-    ("thoughts", "racing thoughts", "busy mind", "wandering", "distracted", "monkey mind", "restless",
-     "can't focus"),
+    (
+        "thoughts",
+        "racing thoughts",
+        "busy mind",
+        "wandering",
+        "distracted",
+        "monkey mind",
+        "restless",
+        "can't focus",
+    ),
     ("sleep", "insomnia", "fall asleep", "awake", "asleep", "sleepless", "bedtime", "drift off"),
     ("posture", "sit", "sitting", "chair", "cushion", "cross-legged"),
     # general
@@ -215,9 +478,10 @@ RELATED: tuple[tuple[str, ...], ...] = (
 @dataclass(frozen=True)
 class QueryTerm:
     """One idea in a query: a stemmed term (or a matched phrase) and what else counts as it."""
-    term: str                   # a stemmed term, or the text of a matched phrase
+
+    term: str  # a stemmed term, or the text of a matched phrase
     weight: float
-    related: frozenset[str]     # stemmed terms that count as the same idea
+    related: frozenset[str]  # stemmed terms that count as the same idea
     own: frozenset[str] = frozenset()  # a phrase's own stemmed words
 
 
@@ -270,7 +534,9 @@ def analyze_query(text: str) -> list[QueryTerm]:
         if term in seen:
             continue
         seen.add(term)
-        found.append(QueryTerm(term, COMMON_WEIGHT if is_common(term) else 1.0, related_terms(term)))
+        found.append(
+            QueryTerm(term, COMMON_WEIGHT if is_common(term) else 1.0, related_terms(term))
+        )
     return found
 
 
@@ -290,8 +556,11 @@ def query_weights(text: str) -> dict[str, float]:
     return weights
 
 
-def matched_weight(ideas: list[QueryTerm], present: frozenset[str] | set[str],
-                   related_credit: float = RELATED_CREDIT) -> float:
+def matched_weight(
+    ideas: list[QueryTerm],
+    present: frozenset[str] | set[str],
+    related_credit: float = RELATED_CREDIT,
+) -> float:
     """Weight of the ideas found in `present`: full for the idea itself, `related_credit` of it
     for a related term only."""
     got = 0.0

@@ -1,4 +1,5 @@
 """Users and their login sessions."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -27,14 +28,22 @@ class User(db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "email": self.email, "username": self.username, "role": self.role,
-                "is_active": self.is_active, "display_name": self.display_name,
-                "settings": self.settings or {}, "created_at": isoformat(self.created_at),
-                "last_login_at": isoformat(self.last_login_at)}
+        return {
+            "id": self.id,
+            "email": self.email,
+            "username": self.username,
+            "role": self.role,
+            "is_active": self.is_active,
+            "display_name": self.display_name,
+            "settings": self.settings or {},
+            "created_at": isoformat(self.created_at),
+            "last_login_at": isoformat(self.last_login_at),
+        }
 
 
 class AuthSession(db.Model):
     """One login: the access and refresh tokens it issues carry its id (`sid`); logout revokes it."""
+
     __tablename__ = "auth_sessions"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_uuid)

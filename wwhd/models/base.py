@@ -1,13 +1,14 @@
 """Column helpers shared by the models."""
+
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def utcnow() -> datetime:
     # Naive UTC: SQLite has no time zones, and one convention everywhere avoids mixed comparisons.
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def new_uuid() -> str:
@@ -15,4 +16,4 @@ def new_uuid() -> str:
 
 
 def isoformat(value: datetime | None) -> str | None:
-    return value.replace(tzinfo=timezone.utc).isoformat().replace("+00:00", "Z") if value else None
+    return value.replace(tzinfo=UTC).isoformat().replace("+00:00", "Z") if value else None

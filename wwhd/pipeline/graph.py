@@ -1,4 +1,5 @@
 """build_graph() and run_turn(): the compiled pipeline and its event stream."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -1,4 +1,5 @@
 """The graph's state: one typed dict that nodes update piece by piece."""
+
 from __future__ import annotations
 
 import operator
@@ -6,20 +7,20 @@ from typing import Annotated, TypedDict
 
 
 class ChatState(TypedDict, total=False):
-    question: str                       # the user's words, normalised
-    history: list[dict]                 # earlier turns [{role, content}], oldest first
-    namespace_hint: str | None          # the client's namespace, if any
-    query: str                          # stand-alone retrieval query (follow-ups rewritten)
-    namespaces: list[str]               # routed namespaces, `general` included
+    question: str  # the user's words, normalised
+    history: list[dict]  # earlier turns [{role, content}], oldest first
+    namespace_hint: str | None  # the client's namespace, if any
+    query: str  # stand-alone retrieval query (follow-ups rewritten)
+    namespaces: list[str]  # routed namespaces, `general` included
     route_confidence: float
-    route_method: str                   # hint | keywords | retrieval | llm
-    passages: list[dict]                # retrieved, cut and de-duplicated; [n] is passages[n-1]
-    citations: list[dict]               # what the client shows for passages
-    kb_available: bool                  # False when Qdrant could not be searched
-    covered: bool                       # the knowledge base has something on the question
+    route_method: str  # hint | keywords | retrieval | llm
+    passages: list[dict]  # retrieved, cut and de-duplicated; [n] is passages[n-1]
+    citations: list[dict]  # what the client shows for passages
+    kb_available: bool  # False when Qdrant could not be searched
+    covered: bool  # the knowledge base has something on the question
     answer: str
-    safety: list[str]                   # rule names that fired
-    crisis: bool                        # self-harm: a safe reply replaces the answer
+    safety: list[str]  # rule names that fired
+    crisis: bool  # self-harm: a safe reply replaces the answer
     usage: Annotated[list[dict], operator.add]
     llm_calls: Annotated[int, operator.add]
     timings: Annotated[dict, operator.or_]

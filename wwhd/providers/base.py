@@ -1,4 +1,5 @@
 """What the pipeline needs from a chat model and an embedder."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -18,15 +19,20 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "kind": self.kind, "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens, "total_tokens": self.total_tokens}
+        return {
+            "model": self.model,
+            "kind": self.kind,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
 
 @dataclass(frozen=True)
 class AnswerRequest:
-    question: str                 # the user's words
-    query: str                    # stand-alone form used for retrieval
-    passages: list[dict]          # numbered sources, passages[i] is [i + 1]
+    question: str  # the user's words
+    query: str  # stand-alone form used for retrieval
+    passages: list[dict]  # numbered sources, passages[i] is [i + 1]
     messages: list[dict] = field(default_factory=list)  # the full prompt for LLM providers
 
 

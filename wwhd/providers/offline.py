@@ -1,4 +1,5 @@
 """Offline provider: an extractive answer quoted from the retrieved passages, no network."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,9 @@ from .base import AnswerRequest, Usage
 MODEL_NAME = "offline-extractive"
 SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'“(])")
 TOKEN_RE = re.compile(r"\S+\s*")
-INTRO = "Here is what Herman says about this in his own material (offline mode: quoted, not generated)."
+INTRO = (
+    "Here is what Herman says about this in his own material (offline mode: quoted, not generated)."
+)
 
 
 def split_sentences(text: str) -> list[str]:
@@ -38,7 +41,9 @@ def compose_answer(request: AnswerRequest, max_sources: int = 3) -> str:
     lines = [INTRO, ""]
     seen: set[str] = set()  # overlapping chunks share sentences; quote each once
     for number, passage in enumerate(request.passages[:max_sources], start=1):
-        fresh = [s for s in best_sentences(passage["text"], query_terms, limit=4) if s not in seen][:2]
+        fresh = [s for s in best_sentences(passage["text"], query_terms, limit=4) if s not in seen][
+            :2
+        ]
         seen.update(fresh)
         if fresh:
             lines.append(f"- \u201c{' '.join(fresh)}\u201d [{number}]")

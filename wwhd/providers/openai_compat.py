@@ -1,4 +1,5 @@
 """OpenAI-compatible chat (langchain-openai) and embeddings: OpenAI, OpenRouter, Ollama, vLLM."""
+
 from __future__ import annotations
 
 import time
@@ -21,13 +22,24 @@ def _to_langchain(messages: list[dict]):
 class OpenAIChatModel:
     offline = False
 
-    def __init__(self, model: str, api_key: str, base_url: str | None, timeout: float, max_retries: int):
+    def __init__(
+        self, model: str, api_key: str, base_url: str | None, timeout: float, max_retries: int
+    ):
         self.name = model
         # Local servers (Ollama, vLLM) accept any key; the client library insists on one.
-        self._llm = ChatOpenAI(model=model, api_key=api_key or "not-needed", base_url=base_url,
-                               timeout=timeout, max_retries=max_retries, stream_usage=True, temperature=0.3)
+        self._llm = ChatOpenAI(
+            model=model,
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            stream_usage=True,
+            temperature=0.3,
+        )
         # A separate, impatient client: a health probe must not wait out the chat timeout or retry.
-        self._probe = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=3, max_retries=0)
+        self._probe = OpenAI(
+            api_key=api_key or "not-needed", base_url=base_url, timeout=3, max_retries=0
+        )
         self._probed: tuple[float, tuple[bool, str]] | None = None
 
     def reachable(self) -> tuple[bool, str]:
@@ -38,7 +50,9 @@ class OpenAIChatModel:
         try:
             self._probe.models.list()
             result = (True, "ok")
-        except Exception as exc:  # any failure means "not reachable now"; the type is enough to say why
+        except (
+            Exception
+        ) as exc:  # any failure means "not reachable now"; the type is enough to say why
             result = (False, type(exc).__name__)
         self._probed = (now, result)
         return result
@@ -47,18 +61,29 @@ class OpenAIChatModel:
         usage = None
         for chunk in self._llm.stream(_to_langchain(request.messages)):
             if chunk.content:
-                yield chunk.content if isinstance(chunk.content, str) else "".join(
-                    part.get("text", "") for part in chunk.content if isinstance(part, dict))
+                yield (
+                    chunk.content
+                    if isinstance(chunk.content, str)
+                    else "".join(
+                        part.get("text", "") for part in chunk.content if isinstance(part, dict)
+                    )
+                )
             if chunk.usage_metadata:
                 usage = chunk.usage_metadata
-        yield Usage(model=self.name, prompt_tokens=int(usage["input_tokens"]) if usage else 0,
-                    completion_tokens=int(usage["output_tokens"]) if usage else 0)
+        yield Usage(
+            model=self.name,
+            prompt_tokens=int(usage["input_tokens"]) if usage else 0,
+            completion_tokens=int(usage["output_tokens"]) if usage else 0,
+        )
 
     def complete(self, messages: list[dict]) -> tuple[str, Usage]:
         reply = self._llm.invoke(_to_langchain(messages))
         meta = reply.usage_metadata or {}
-        return str(reply.content), Usage(model=self.name, prompt_tokens=int(meta.get("input_tokens", 0)),
-                                         completion_tokens=int(meta.get("output_tokens", 0)))
+        return str(reply.content), Usage(
+            model=self.name,
+            prompt_tokens=int(meta.get("input_tokens", 0)),
+            completion_tokens=int(meta.get("output_tokens", 0)),
+        )
 
 
 class OpenAIEmbedder:
@@ -67,16 +92,24 @@ class OpenAIEmbedder:
 
     BATCH = 64
 
-    def __init__(self, model: str, api_key: str, base_url: str | None, timeout: float, max_retries: int):
+    def __init__(
+        self, model: str, api_key: str, base_url: str | None, timeout: float, max_retries: int
+    ):
         self.name = model
-        self._client = OpenAI(api_key=api_key or "not-needed", base_url=base_url, timeout=timeout,
-                              max_retries=max_retries)
+        self._client = OpenAI(
+            api_key=api_key or "not-needed",
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], Usage]:
         vectors: list[list[float]] = []
         tokens = 0
         for start in range(0, len(texts), self.BATCH):
-            reply = self._client.embeddings.create(model=self.name, input=texts[start:start + self.BATCH])
+            reply = self._client.embeddings.create(
+                model=self.name, input=texts[start : start + self.BATCH]
+            )
             vectors.extend(item.embedding for item in sorted(reply.data, key=lambda d: d.index))
             tokens += reply.usage.prompt_tokens if reply.usage else 0
         return vectors, Usage(model=self.name, prompt_tokens=tokens, kind="embedding")

@@ -1,24 +1,26 @@
-"""Chat history: list, read, rename, delete — only ever the caller's own chats."""
+"""Conversations (chat history): list, read, rename, delete — only ever the caller's own chats."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
 from .. import accounts
-from ..chats import get_owned_chat, list_chats, normalize_text
+from ..conversations import get_owned_chat, list_chats, normalize_text
 from ..errors import ValidationError
 from ..extensions import db
 from . import int_arg, json_body
 
-bp = Blueprint("chats", __name__)
-
-
+bp = Blueprint("conversations", __name__)
 
 
 @bp.get("/chats")
 @accounts.require_role("viewer")
 def index():
-    return jsonify(list_chats(accounts.current_user(), int_arg("page", 1, 1, 100000),
-                              int_arg("per_page", 20, 1, 100)))
+    return jsonify(
+        list_chats(
+            accounts.current_user(), int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100)
+        )
+    )
 
 
 @bp.get("/chats/<chat_id>")
@@ -35,8 +37,10 @@ def rename(chat_id: str):
     body = json_body()
     title = body.get("title")
     if not isinstance(title, str) or not normalize_text(title) or len(title) > 200:
-        raise ValidationError("Field 'title' must be a non-empty string of at most 200 characters.",
-                              fields=[{"field": "title", "message": "invalid"}])
+        raise ValidationError(
+            "Field 'title' must be a non-empty string of at most 200 characters.",
+            fields=[{"field": "title", "message": "invalid"}],
+        )
     chat.title = normalize_text(title)
     db.session.commit()
     return jsonify(chat.to_dict())

@@ -1,4 +1,5 @@
-"""Chat history, ownership, and the per-turn writes before and after generation."""
+"""Conversations: history, ownership, and the per-turn writes before and after generation."""
+
 from __future__ import annotations
 
 import re
@@ -25,7 +26,9 @@ def normalize_text(text: str) -> str:
 
 def get_owned_chat(user: User, chat_id: str) -> Chat:
     """The chat if `user` owns it; another user's chat is indistinguishable from a missing one (404)."""
-    chat = db.session.get(Chat, chat_id) if isinstance(chat_id, str) and len(chat_id) <= 64 else None
+    chat = (
+        db.session.get(Chat, chat_id) if isinstance(chat_id, str) and len(chat_id) <= 64 else None
+    )
     if chat is None or chat.user_id != user.id:
         raise NotFound("Chat not found.")
     return chat
@@ -34,15 +37,26 @@ def get_owned_chat(user: User, chat_id: str) -> Chat:
 def list_chats(user: User, page: int, per_page: int) -> dict:
     total = db.session.scalar(select(func.count(Chat.id)).where(Chat.user_id == user.id))
     # Count only this user's messages: unfiltered, the subquery grouped every message of every user.
-    counts = (select(Message.chat_id, func.count(Message.id).label("n"))
-              .where(Message.chat_id.in_(select(Chat.id).where(Chat.user_id == user.id)))
-              .group_by(Message.chat_id).subquery())
+    counts = (
+        select(Message.chat_id, func.count(Message.id).label("n"))
+        .where(Message.chat_id.in_(select(Chat.id).where(Chat.user_id == user.id)))
+        .group_by(Message.chat_id)
+        .subquery()
+    )
     rows = db.session.execute(
-        select(Chat, func.coalesce(counts.c.n, 0)).outerjoin(counts, counts.c.chat_id == Chat.id)
-        .where(Chat.user_id == user.id).order_by(Chat.updated_at.desc(), Chat.id)
-        .limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [chat.to_dict(message_count=n) for chat, n in rows], "page": page, "per_page": per_page,
-            "total": total}
+        select(Chat, func.coalesce(counts.c.n, 0))
+        .outerjoin(counts, counts.c.chat_id == Chat.id)
+        .where(Chat.user_id == user.id)
+        .order_by(Chat.updated_at.desc(), Chat.id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return {
+        "items": [chat.to_dict(message_count=n) for chat, n in rows],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
 
 
 @dataclass(frozen=True)
@@ -66,12 +80,25 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
         db.session.add(chat)
         db.session.flush()
     previous = db.session.scalars(
-        select(Message).where(Message.chat_id == chat.id).order_by(Message.seq.desc()).limit(HISTORY_TURNS * 2)).all()
-    history = [{"role": m.role, "content": m.content} for m in reversed(previous)
-               if m.content and m.status in ("complete", "interrupted")]
+        select(Message)
+        .where(Message.chat_id == chat.id)
+        .order_by(Message.seq.desc())
+        .limit(HISTORY_TURNS * 2)
+    ).all()
+    history = [
+        {"role": m.role, "content": m.content}
+        for m in reversed(previous)
+        if m.content and m.status in ("complete", "interrupted")
+    ]
     seq = (previous[0].seq if previous else 0) + 1
-    question = Message(chat_id=chat.id, seq=seq, role="user", content=content, status="complete",
-                       completed_at=utcnow())
+    question = Message(
+        chat_id=chat.id,
+        seq=seq,
+        role="user",
+        content=content,
+        status="complete",
+        completed_at=utcnow(),
+    )
     reply = Message(chat_id=chat.id, seq=seq + 1, role="assistant", content="", status="streaming")
     db.session.add_all([question, reply])
     chat.updated_at = utcnow()
@@ -79,8 +106,14 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
     return Turn(user.id, chat.id, question.id, reply.id, content, history, namespace)
 
 
-def finish_turn(turn: Turn, content: str, status: str, final: dict | None, error: str | None = None,
-                model: str | None = None) -> Message:
+def finish_turn(
+    turn: Turn,
+    content: str,
+    status: str,
+    final: dict | None,
+    error: str | None = None,
+    model: str | None = None,
+) -> Message:
     """Write the assistant's answer, citations and token usage in one transaction (commits)."""
     final = final or {}
     reply = db.session.get(Message, turn.assistant_message_id)
@@ -92,16 +125,30 @@ def finish_turn(turn: Turn, content: str, status: str, final: dict | None, error
     reply.error = error
     reply.model = model
     reply.namespaces = final.get("namespaces") or []
-    reply.meta = {"timings": final.get("timings", {}), "route_method": final.get("route_method"),
-                  "route_confidence": final.get("route_confidence"), "safety": final.get("safety", []),
-                  "llm_calls": final.get("llm_calls", 0), "covered": final.get("covered")}
+    reply.meta = {
+        "timings": final.get("timings", {}),
+        "route_method": final.get("route_method"),
+        "route_confidence": final.get("route_confidence"),
+        "safety": final.get("safety", []),
+        "llm_calls": final.get("llm_calls", 0),
+        "covered": final.get("covered"),
+    }
     reply.completed_at = utcnow()
     for position, cited in enumerate(final.get("citations") or [], start=1):
-        db.session.add(Citation(message_id=reply.id, position=position, document_id=cited.get("document_id"),
-                                chunk_id=cited.get("chunk_id"), title=cited.get("title", "")[:300],
-                                url=cited.get("url", ""), youtube_url=cited.get("youtube_url", ""),
-                                timestamp=cited.get("timestamp", ""), namespace=cited.get("namespace", ""),
-                                score=float(cited.get("score", 0.0))))
+        db.session.add(
+            Citation(
+                message_id=reply.id,
+                position=position,
+                document_id=cited.get("document_id"),
+                chunk_id=cited.get("chunk_id"),
+                title=cited.get("title", "")[:300],
+                url=cited.get("url", ""),
+                youtube_url=cited.get("youtube_url", ""),
+                timestamp=cited.get("timestamp", ""),
+                namespace=cited.get("namespace", ""),
+                score=float(cited.get("score", 0.0)),
+            )
+        )
     for used in final.get("usage") or []:
         usage_service.record(turn.user_id, reply.id, used)
     if final and final.get("kb_available") and not final.get("covered") and not final.get("crisis"):
@@ -117,36 +164,60 @@ def record_unanswered(question: str, namespace_guess: str | None) -> None:
     normalized = " ".join(re.findall(r"[a-z0-9']+", question.lower()))[:500]
     if not normalized:
         return
-    row = db.session.scalar(select(UnansweredQuestion).where(UnansweredQuestion.normalized == normalized))
+    row = db.session.scalar(
+        select(UnansweredQuestion).where(UnansweredQuestion.normalized == normalized)
+    )
     if row:
         row.count += 1
         row.last_seen = utcnow()
     else:
-        db.session.add(UnansweredQuestion(normalized=normalized, question=question[:2000],
-                                          namespace_guess=namespace_guess))
+        db.session.add(
+            UnansweredQuestion(
+                normalized=normalized, question=question[:2000], namespace_guess=namespace_guess
+            )
+        )
 
 
-def parse_message_body(body, max_chars: int, known_namespaces: set[str]) -> tuple[str, str | None, str | None]:
+def parse_message_body(
+    body, max_chars: int, known_namespaces: set[str]
+) -> tuple[str, str | None, str | None]:
     """Validate a chat request body → (content, chat_id, namespace). Raises ValidationError."""
     if not isinstance(body, dict):
-        raise ValidationError("Request body must be a JSON object like {\"content\": \"your question\"}.")
+        raise ValidationError(
+            "Request body must be a JSON object like {\"content\": \"your question\"}."
+        )
     raw = body.get("content", body.get("message"))
     if raw is None:
-        raise ValidationError("Field 'content' is required.", fields=[{"field": "content", "message": "required"}])
+        raise ValidationError(
+            "Field 'content' is required.", fields=[{"field": "content", "message": "required"}]
+        )
     if not isinstance(raw, str):
-        raise ValidationError("Field 'content' must be a string.", fields=[{"field": "content", "message": "not a string"}])
+        raise ValidationError(
+            "Field 'content' must be a string.",
+            fields=[{"field": "content", "message": "not a string"}],
+        )
     content = normalize_text(raw)
     if not content:
-        raise ValidationError("Field 'content' must not be empty.", fields=[{"field": "content", "message": "empty"}])
+        raise ValidationError(
+            "Field 'content' must not be empty.", fields=[{"field": "content", "message": "empty"}]
+        )
     if len(content) > max_chars:
-        raise ValidationError(f"Field 'content' is too long ({len(content)} characters; the limit is {max_chars}).",
-                              fields=[{"field": "content", "message": f"max {max_chars} characters"}])
+        raise ValidationError(
+            f"Field 'content' is too long ({len(content)} characters; the limit is {max_chars}).",
+            fields=[{"field": "content", "message": f"max {max_chars} characters"}],
+        )
     chat_id = body.get("chat_id", body.get("session_id"))
     if chat_id is not None and not isinstance(chat_id, str):
-        raise ValidationError("Field 'chat_id' must be a string.", fields=[{"field": "chat_id", "message": "not a string"}])
+        raise ValidationError(
+            "Field 'chat_id' must be a string.",
+            fields=[{"field": "chat_id", "message": "not a string"}],
+        )
     namespace = body.get("namespace")
     if namespace in ("", None):
         namespace = None
     elif not isinstance(namespace, str) or namespace not in known_namespaces:
-        raise ValidationError(f"Unknown namespace {namespace!r}.", fields=[{"field": "namespace", "message": "unknown"}])
+        raise ValidationError(
+            f"Unknown namespace {namespace!r}.",
+            fields=[{"field": "namespace", "message": "unknown"}],
+        )
     return content, chat_id or None, namespace

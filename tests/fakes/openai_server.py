@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -25,7 +26,13 @@ from werkzeug.wrappers import Request, Response
 DEFAULT_ANSWER = "Here is a fake answer grounded in the passages [1]."
 DEFAULT_MODEL = "gpt-fake"
 _WORD_RE = re.compile(r"\w+", re.UNICODE)
-_COUNTER_KEYS = ("chat_calls", "embedding_calls", "prompt_tokens", "completion_tokens", "embedding_tokens")
+_COUNTER_KEYS = (
+    "chat_calls",
+    "embedding_calls",
+    "prompt_tokens",
+    "completion_tokens",
+    "embedding_tokens",
+)
 _ERROR_TYPES = {
     400: ("invalid_request_error", "invalid_request"),
     401: ("invalid_request_error", "invalid_api_key"),
@@ -58,7 +65,11 @@ def _message_text(messages: Any) -> str:
         if isinstance(content, str):
             parts.append(content)
         elif isinstance(content, list):
-            parts.extend(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+            parts.extend(
+                p.get("text", "")
+                for p in content
+                if isinstance(p, dict) and isinstance(p.get("text"), str)
+            )
     return "\n".join(parts)
 
 
@@ -83,11 +94,17 @@ class Script:
 
     tokens: list[str] | None = None  # content deltas; None -> split_tokens(DEFAULT_ANSWER)
     delay: float = 0.0  # seconds before each token (and before the first)
-    status: int = 200  # non-200 -> OpenAI-shaped error JSON with that status (429 adds Retry-After: 0)
-    fail_after: int | None = None  # abort the connection after N tokens (no [DONE]; non-stream: no response)
+    status: int = (
+        200  # non-200 -> OpenAI-shaped error JSON with that status (429 adds Retry-After: 0)
+    )
+    fail_after: int | None = (
+        None  # abort the connection after N tokens (no [DONE]; non-stream: no response)
+    )
     prompt_tokens: int | None = None  # reported usage; None -> estimate_tokens(message contents)
     completion_tokens: int | None = None  # None -> number of tokens sent
-    times: int | None = None  # apply to the next N chat requests, then fall back to default (None = until reset)
+    times: int | None = (
+        None  # apply to the next N chat requests, then fall back to default (None = until reset)
+    )
 
     def resolved_tokens(self) -> list[str]:
         return list(self.tokens) if self.tokens is not None else split_tokens(DEFAULT_ANSWER)
@@ -101,7 +118,9 @@ class _Handler(WSGIRequestHandler):
     """Request handler that tracks live connections (so stop() can drop them) and is quiet by default."""
 
     protocol_version = "HTTP/1.1"
-    wbufsize = 64 * 1024  # werkzeug flushes after every chunk: one send() per SSE event instead of four
+    wbufsize = (
+        64 * 1024
+    )  # werkzeug flushes after every chunk: one send() per SSE event instead of four
 
     def setup(self) -> None:
         super().setup()
@@ -148,7 +167,9 @@ def _drop(environ: dict) -> None:
     sock = environ.get("werkzeug.socket")
     if sock is not None:
         try:
-            sock.shutdown(socket.SHUT_RDWR)  # FIN without the terminating chunk: client sees a truncated body
+            sock.shutdown(
+                socket.SHUT_RDWR
+            )  # FIN without the terminating chunk: client sees a truncated body
         except OSError:
             pass
 
@@ -174,7 +195,9 @@ class FakeOpenAI:
         self._script = self.default_script
         self._remaining: int | None = None
         self._queue: collections.deque[list[Any]] = collections.deque()  # [script, remaining]
-        self.requests: list[dict] = []  # {"path", "json", "headers"(lower-case keys)}; excludes /_ control paths
+        self.requests: list[
+            dict
+        ] = []  # {"path", "json", "headers"(lower-case keys)}; excludes /_ control paths
         self.counters: dict[str, int] = dict.fromkeys(_COUNTER_KEYS, 0)
         self._models: dict[str, None] = {DEFAULT_MODEL: None}
         self._server: Any = None
@@ -187,7 +210,7 @@ class FakeOpenAI:
             raise RuntimeError("FakeOpenAI is not started")
         return f"http://{self.host}:{self.port}/v1"
 
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         if self._server is not None:
             return self
         server = make_server(self.host, self.port, self, threaded=True, request_handler=_Handler)
@@ -198,8 +221,12 @@ class FakeOpenAI:
         server.socket.listen(1024)  # bigger backlog for bursts of hundreds of connections
         self.port = server.server_port
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name=f"FakeOpenAI:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"FakeOpenAI:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -220,7 +247,7 @@ class FakeOpenAI:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -308,11 +335,19 @@ class FakeOpenAI:
             except ValueError:
                 bad_json = True
         with self._lock:
-            self.requests.append({"path": path, "json": body,
-                                  "headers": {k.lower(): v for k, v in req.headers.items()}})
+            self.requests.append(
+                {
+                    "path": path,
+                    "json": body,
+                    "headers": {k.lower(): v for k, v in req.headers.items()},
+                }
+            )
 
-        routes = {"/v1/chat/completions": ("POST", self._chat), "/v1/embeddings": ("POST", self._embeddings),
-                  "/v1/models": ("GET", self._models_list)}
+        routes = {
+            "/v1/chat/completions": ("POST", self._chat),
+            "/v1/embeddings": ("POST", self._embeddings),
+            "/v1/models": ("GET", self._models_list),
+        }
         if path not in routes:
             return _error(404, f"Unknown path {path}")
         want, handler = routes[path]
@@ -334,12 +369,21 @@ class FakeOpenAI:
     def _models_list(self, body: dict, req: Request) -> Response:
         with self._lock:
             names = list(self._models)
-        return _json({"object": "list", "data": [
-            {"id": n, "object": "model", "created": 0, "owned_by": "wwhd-testing"} for n in names]})
+        return _json(
+            {
+                "object": "list",
+                "data": [
+                    {"id": n, "object": "model", "created": 0, "owned_by": "fake-openai"}
+                    for n in names
+                ],
+            }
+        )
 
     def _embeddings(self, body: dict, req: Request) -> Response:
         inp = body.get("input")
-        if isinstance(inp, str) or (isinstance(inp, list) and inp and all(isinstance(x, int) for x in inp)):
+        if isinstance(inp, str) or (
+            isinstance(inp, list) and inp and all(isinstance(x, int) for x in inp)
+        ):
             inp = [inp]
         if not isinstance(inp, list) or not inp:
             return _error(400, "'input' must be a non-empty string or array")
@@ -364,8 +408,14 @@ class FakeOpenAI:
             data.append({"object": "embedding", "index": i, "embedding": emb})
         n = sum(estimate_tokens(t) for t in texts)
         self._count(embedding_calls=1, embedding_tokens=n)
-        return _json({"object": "list", "data": data, "model": model,
-                      "usage": {"prompt_tokens": n, "total_tokens": n}})
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": n, "total_tokens": n},
+            }
+        )
 
     def _chat(self, body: dict, req: Request) -> Response:
         messages = body.get("messages")
@@ -380,7 +430,11 @@ class FakeOpenAI:
                 time.sleep(script.delay)
             headers = {"Retry-After": "0"} if script.status == 429 else {}
             return _error(script.status, f"Scripted error {script.status}", headers)
-        prompt = script.prompt_tokens if script.prompt_tokens is not None else estimate_tokens(_message_text(messages))
+        prompt = (
+            script.prompt_tokens
+            if script.prompt_tokens is not None
+            else estimate_tokens(_message_text(messages))
+        )
         tokens = script.resolved_tokens()
         stream = bool(body.get("stream"))
         if not stream:
@@ -390,30 +444,65 @@ class FakeOpenAI:
                 raise _Abort()
             if script.delay:
                 time.sleep(script.delay * max(1, len(tokens)))
-            completion = script.completion_tokens if script.completion_tokens is not None else len(tokens)
+            completion = (
+                script.completion_tokens if script.completion_tokens is not None else len(tokens)
+            )
             self._count(prompt_tokens=prompt, completion_tokens=completion)
-            return _json({
-                "id": f"chatcmpl-fake-{uuid.uuid4().hex[:12]}", "object": "chat.completion",
-                "created": int(time.time()), "model": model, "system_fingerprint": None,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "".join(tokens),
-                                                     "refusal": None},
-                             "logprobs": None, "finish_reason": "stop"}],
-                "usage": _usage(prompt, completion),
-            })
+            return _json(
+                {
+                    "id": f"chatcmpl-fake-{uuid.uuid4().hex[:12]}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "system_fingerprint": None,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": "".join(tokens),
+                                "refusal": None,
+                            },
+                            "logprobs": None,
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": _usage(prompt, completion),
+                }
+            )
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         gen = self._stream(req.environ, script, tokens, model, prompt, include_usage)
-        return Response(gen, status=200, mimetype="text/event-stream",
-                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return Response(
+            gen,
+            status=200,
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
-    def _stream(self, environ: dict, script: Script, tokens: list[str], model: str, prompt: int,
-                include_usage: bool) -> Iterator[bytes]:
+    def _stream(
+        self,
+        environ: dict,
+        script: Script,
+        tokens: list[str],
+        model: str,
+        prompt: int,
+        include_usage: bool,
+    ) -> Iterator[bytes]:
         cid, created = f"chatcmpl-fake-{uuid.uuid4().hex[:12]}", int(time.time())
 
-        def chunk(delta: dict, finish: str | None = None, choices: bool = True, usage: Any = None) -> bytes:
-            obj: dict[str, Any] = {"id": cid, "object": "chat.completion.chunk", "created": created,
-                                   "model": model, "system_fingerprint": None,
-                                   "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                                "finish_reason": finish}] if choices else []}
+        def chunk(
+            delta: dict, finish: str | None = None, choices: bool = True, usage: Any = None
+        ) -> bytes:
+            obj: dict[str, Any] = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "system_fingerprint": None,
+                "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+                if choices
+                else [],
+            }
             if include_usage:
                 obj["usage"] = usage
             return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
@@ -449,7 +538,11 @@ class FakeOpenAI:
 
 
 def _usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -457,23 +550,40 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
-    etype, code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else "invalid_request_error",
-                                            f"http_{status}"))
-    return _json({"error": {"message": message, "type": etype, "param": None, "code": code}}, status, headers)
+    etype, code = _ERROR_TYPES.get(
+        status, ("server_error" if status >= 500 else "invalid_request_error", f"http_{status}")
+    )
+    return _json(
+        {"error": {"message": message, "type": etype, "param": None, "code": code}}, status, headers
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m wwhd.testing", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tests.fakes.openai_server", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8001)
-    p.add_argument("--tokens", type=int, default=None, help="tokens per completion (default: the default answer)")
+    p.add_argument(
+        "--tokens",
+        type=int,
+        default=None,
+        help="tokens per completion (default: the default answer)",
+    )
     p.add_argument("--delay", type=float, default=0.0, help="seconds before each token")
     p.add_argument("--embed-dim", type=int, default=64)
     p.add_argument("--verbose", action="store_true", help="log every request")
     args = p.parse_args(argv)
-    tokens = None if args.tokens is None else [f"{'' if i == 0 else ' '}tok{i}" for i in range(args.tokens)]
-    fake = FakeOpenAI(args.host, args.port, args.embed_dim,
-                      default_script=Script(tokens=tokens, delay=args.delay), verbose=args.verbose)
+    tokens = (
+        None
+        if args.tokens is None
+        else [f"{'' if i == 0 else ' '}tok{i}" for i in range(args.tokens)]
+    )
+    fake = FakeOpenAI(
+        args.host,
+        args.port,
+        args.embed_dim,
+        default_script=Script(tokens=tokens, delay=args.delay),
+        verbose=args.verbose,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

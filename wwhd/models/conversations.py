@@ -1,9 +1,21 @@
 """Chats, messages, citations, token usage, feedback and unanswered questions."""
+
 from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, Float, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -21,12 +33,21 @@ class Chat(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
-    messages: Mapped[list["Message"]] = relationship(
-        back_populates="chat", order_by="Message.seq", cascade="all, delete-orphan", passive_deletes=True)
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="chat",
+        order_by="Message.seq",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
     def to_dict(self, message_count: int | None = None) -> dict:
-        data = {"id": self.id, "chat_id": self.id, "title": self.title,
-                "created_at": isoformat(self.created_at), "updated_at": isoformat(self.updated_at)}
+        data = {
+            "id": self.id,
+            "chat_id": self.id,
+            "title": self.title,
+            "created_at": isoformat(self.created_at),
+            "updated_at": isoformat(self.updated_at),
+        }
         if message_count is not None:
             data["message_count"] = message_count
         return data
@@ -45,29 +66,44 @@ class Message(db.Model):
     error: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str | None] = mapped_column(String(120))
     namespaces: Mapped[list] = mapped_column(JSON, default=list)
-    meta: Mapped[dict] = mapped_column(JSON, default=dict)  # timings, route confidence, safety flags
+    meta: Mapped[dict] = mapped_column(
+        JSON, default=dict
+    )  # timings, route confidence, safety flags
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     chat: Mapped[Chat] = relationship(back_populates="messages")
-    citations: Mapped[list["Citation"]] = relationship(
-        order_by="Citation.position", cascade="all, delete-orphan", passive_deletes=True)
+    citations: Mapped[list[Citation]] = relationship(
+        order_by="Citation.position", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "chat_id": self.chat_id, "role": self.role, "content": self.content,
-                "status": self.status, "error": self.error, "model": self.model,
-                "namespaces": self.namespaces or [], "created_at": isoformat(self.created_at),
-                "completed_at": isoformat(self.completed_at),
-                "citations": [c.to_dict() for c in self.citations]}
+        return {
+            "id": self.id,
+            "chat_id": self.chat_id,
+            "role": self.role,
+            "content": self.content,
+            "status": self.status,
+            "error": self.error,
+            "model": self.model,
+            "namespaces": self.namespaces or [],
+            "created_at": isoformat(self.created_at),
+            "completed_at": isoformat(self.completed_at),
+            "citations": [c.to_dict() for c in self.citations],
+        }
 
 
 class Citation(db.Model):
     __tablename__ = "citations"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
     position: Mapped[int] = mapped_column(Integer)  # the n in [n]
-    document_id: Mapped[int | None] = mapped_column(ForeignKey("documents.id", ondelete="SET NULL"), index=True)
+    document_id: Mapped[int | None] = mapped_column(
+        ForeignKey("documents.id", ondelete="SET NULL"), index=True
+    )
     chunk_id: Mapped[str | None] = mapped_column(String(36))
     title: Mapped[str] = mapped_column(String(300), default="")
     url: Mapped[str] = mapped_column(String(1000), default="")
@@ -77,17 +113,30 @@ class Citation(db.Model):
     score: Mapped[float] = mapped_column(Float, default=0.0)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "position": self.position, "title": self.title, "url": self.url,
-                "youtube_url": self.youtube_url, "timestamp": self.timestamp, "namespace": self.namespace,
-                "document_id": self.document_id, "chunk_id": self.chunk_id, "score": self.score}
+        return {
+            "id": self.id,
+            "position": self.position,
+            "title": self.title,
+            "url": self.url,
+            "youtube_url": self.youtube_url,
+            "timestamp": self.timestamp,
+            "namespace": self.namespace,
+            "document_id": self.document_id,
+            "chunk_id": self.chunk_id,
+            "score": self.score,
+        }
 
 
 class TokenUsage(db.Model):
     __tablename__ = "token_usage"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    message_id: Mapped[str | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"), index=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    message_id: Mapped[str | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(16), default="chat")  # chat | embedding
     model: Mapped[str] = mapped_column(String(120))
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
@@ -102,7 +151,9 @@ class Feedback(db.Model):
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[str] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     citation_id: Mapped[int | None] = mapped_column(ForeignKey("citations.id", ondelete="CASCADE"))
     rating: Mapped[str] = mapped_column(String(8))  # up | down
@@ -112,6 +163,7 @@ class Feedback(db.Model):
 
 class UnansweredQuestion(db.Model):
     """A question the knowledge base could not answer, grouped by its normalised text."""
+
     __tablename__ = "unanswered_questions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -123,5 +175,11 @@ class UnansweredQuestion(db.Model):
     last_seen: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     def to_dict(self) -> dict:
-        return {"id": self.id, "question": self.question, "namespace_guess": self.namespace_guess,
-                "count": self.count, "first_seen": isoformat(self.first_seen), "last_seen": isoformat(self.last_seen)}
+        return {
+            "id": self.id,
+            "question": self.question,
+            "namespace_guess": self.namespace_guess,
+            "count": self.count,
+            "first_seen": isoformat(self.first_seen),
+            "last_seen": isoformat(self.last_seen),
+        }
