@@ -88,6 +88,13 @@ def run_migrations_online():
 
     with connectable.connect() as connection:
         is_postgres = connection.dialect.name == "postgresql"
+        is_sqlite = connection.dialect.name == "sqlite"
+        if is_sqlite:
+            # Batch migrations rebuild tables (copy, drop, rename); with foreign keys on, dropping
+            # the old copy would cascade into the rows that reference it. Set outside any
+            # transaction (SQLite ignores the pragma inside one) and restored below.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         if is_postgres:
             # Several tasks start together on deploy: the first takes the lock and migrates, the
             # others wait here and then find nothing left to do.
@@ -99,6 +106,10 @@ def run_migrations_online():
             with context.begin_transaction():
                 context.run_migrations()
         finally:
+            if is_sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
             if is_postgres:
                 connection.execute(
                     text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}

@@ -50,9 +50,9 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     from .accounts import register_jwt_callbacks
 
     register_jwt_callbacks()
-    from .database import init_engine_events
+    from . import database
 
-    init_engine_events(app)
+    database.init_app(app)
 
     from . import deps as deps_module
 

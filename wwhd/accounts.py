@@ -15,7 +15,10 @@ from flask_jwt_extended import (
     verify_jwt_in_request,
 )
 from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
 
+from . import limits
+from .database import MAX_ID
 from .errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
 from .extensions import db, jwt
 from .models import AuthSession, User
@@ -27,6 +30,9 @@ EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 MIN_PASSWORD = 8
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+WRONG_LOGIN = "Incorrect email/username or password."
+# Claims every token of ours carries; a token without one of them was not issued by this app.
+REQUIRED_CLAIMS = ("sub", "type", "sid", "stamp", "exp")
 
 
 def _hasher() -> PasswordHasher:
@@ -51,6 +57,14 @@ def verify_password(user: User | None, password: str) -> bool:
         return False
 
 
+def validate_password(password: str) -> list[dict]:
+    if len(password or "") < MIN_PASSWORD:
+        return [{"field": "password", "message": f"Use at least {MIN_PASSWORD} characters."}]
+    if len(password) > 1024:
+        return [{"field": "password", "message": "Password is too long."}]
+    return []
+
+
 def validate_new_user(email: str, username: str, password: str, role: str = "user") -> list[dict]:
     fields = []
     if not EMAIL_RE.match(email or ""):
@@ -59,10 +73,7 @@ def validate_new_user(email: str, username: str, password: str, role: str = "use
         fields.append(
             {"field": "username", "message": "Use 3-64 letters, digits, '.', '_' or '-'."}
         )
-    if len(password or "") < MIN_PASSWORD:
-        fields.append({"field": "password", "message": f"Use at least {MIN_PASSWORD} characters."})
-    elif len(password) > 1024:
-        fields.append({"field": "password", "message": "Password is too long."})
+    fields += validate_password(password)
     if role not in ROLES:
         fields.append({"field": "role", "message": f"Role must be one of {', '.join(ROLES)}."})
     return fields
@@ -71,12 +82,36 @@ def validate_new_user(email: str, username: str, password: str, role: str = "use
 def create_user(
     email: str, username: str, password: str, role: str = "user", display_name: str | None = None
 ) -> User:
-    """Validate and add a user (flushes; the caller commits). Raises ValidationError or Conflict."""
+    """Validate and add a user (flushes; the caller commits). Raises ValidationError or Conflict.
+
+    The e-mail and username checks run before the insert for a precise message; when a concurrent
+    registration takes them in between, the unique index refuses the insert, the session is rolled
+    back (PostgreSQL aborts the transaction anyway) and the answer is the same Conflict.
+    """
     email = (email or "").strip().lower()
     username = (username or "").strip()
     fields = validate_new_user(email, username, password, role)
     if fields:
         raise ValidationError(fields[0]["message"], fields=fields)
+    _refuse_taken(email, username)
+    user = User(
+        email=email,
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        display_name=display_name or username,
+    )
+    db.session.add(user)
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        _refuse_taken(email, username)
+        raise
+    return user
+
+
+def _refuse_taken(email: str, username: str) -> None:
     taken = db.session.scalar(
         select(User).where(or_(User.email == email, func.lower(User.username) == username.lower()))
     )
@@ -86,16 +121,6 @@ def create_user(
             f"That {field} is already registered.",
             fields=[{"field": field, "message": "already registered"}],
         )
-    user = User(
-        email=email,
-        username=username,
-        password_hash=hash_password(password),
-        role=role,
-        display_name=display_name or username,
-    )
-    db.session.add(user)
-    db.session.flush()
-    return user
 
 
 def find_login(identifier: str) -> User | None:
@@ -109,12 +134,68 @@ def find_login(identifier: str) -> User | None:
 
 
 def authenticate(identifier: str, password: str) -> User:
+    """The user whose credentials these are. Raises Unauthorized or Forbidden (disabled).
+
+    After repeated failures an account is in back-off (LOGIN_BACKOFF): even the right password gets
+    the wrong-password answer, after the same hashing work, so a guesser learns nothing from the
+    reply or its timing. Unknown identifiers back off the same way, so back-off does not reveal
+    which accounts exist either.
+    """
     user = find_login(identifier)
-    if not verify_password(user, password or ""):
-        raise Unauthorized("Incorrect email/username or password.")
+    backoff_key = f"user:{user.id}" if user is not None else limits.identifier_key(identifier or "")
+    backing_off = limits.login_backoff_active(backoff_key)
+    correct = verify_password(user, password or "")
+    if backing_off or not correct:
+        limits.record_login_failure(backoff_key)
+        raise Unauthorized(WRONG_LOGIN)
+    limits.clear_login_failures(backoff_key)
     if not user.is_active:
         raise Forbidden("This account is disabled.")
     return user
+
+
+def change_password(user: User, current: str, new: str) -> None:
+    """Replace `user`'s password after checking the current one; every earlier token stops
+    working (new security stamp). Flushes; the caller commits and issues new tokens.
+    Raises ValidationError (wrong current password, or a new one that is too short)."""
+    # A stolen access token must not become a way to guess the password: same back-off as login.
+    backoff_key = f"user:{user.id}"
+    backing_off = limits.login_backoff_active(backoff_key)
+    correct = isinstance(current, str) and verify_password(user, current)
+    if backing_off or not correct:
+        limits.record_login_failure(backoff_key)
+        raise ValidationError(
+            "The current password is not correct.",
+            fields=[{"field": "current_password", "message": "incorrect"}],
+        )
+    fields = validate_password(new if isinstance(new, str) else "")
+    if fields:
+        raise ValidationError(fields[0]["message"], fields=fields)
+    user.password_hash = hash_password(new)
+    user.renew_security_stamp()
+    db.session.flush()
+
+
+def update_account(user: User, *, role: str | None = None, is_active: bool | None = None) -> None:
+    """Change role and/or active flag (flushes). A role change or a deactivation renews the
+    security stamp, so tokens issued before it never work again — not even after reactivation."""
+    changed = False
+    if role is not None and role != user.role:
+        user.role, changed = role, True
+    if is_active is not None and is_active != user.is_active:
+        user.is_active = is_active
+        changed = changed or not is_active
+    if changed:
+        user.renew_security_stamp()
+    db.session.flush()
+
+
+def delete_account(user: User) -> None:
+    """Delete the user and, by the foreign keys' cascades, their chats, sessions and feedback
+    (token usage and documents they added stay, without the link). Their tokens die with the row:
+    ids are never reused, and a later account gets a fresh security stamp. Flushes."""
+    db.session.delete(user)
+    db.session.flush()
 
 
 def issue_tokens(user: User) -> dict:
@@ -123,7 +204,7 @@ def issue_tokens(user: User) -> dict:
     db.session.add(session)
     user.last_login_at = utcnow()
     db.session.flush()
-    claims = {"role": user.role, "sid": session.id}
+    claims = {"role": user.role, "sid": session.id, "stamp": user.security_stamp}
     cfg = current_app.config
     return {
         "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
@@ -136,7 +217,8 @@ def issue_tokens(user: User) -> dict:
 
 def refresh_access_token(user: User, claims: dict) -> dict:
     access = create_access_token(
-        identity=str(user.id), additional_claims={"role": user.role, "sid": claims["sid"]}
+        identity=str(user.id),
+        additional_claims={"role": user.role, "sid": claims["sid"], "stamp": user.security_stamp},
     )
     cfg = current_app.config
     return {
@@ -157,7 +239,8 @@ def current_user() -> User:
 
 
 def require_role(minimum: str, *, refresh: bool = False):
-    """Decorator: a valid, unrevoked token of an active user with at least `minimum` role."""
+    """Decorator: a valid, unrevoked token of an active user with at least `minimum` role, issued
+    under the user's current security stamp."""
 
     def decorator(view):
         @wraps(view)
@@ -165,11 +248,17 @@ def require_role(minimum: str, *, refresh: bool = False):
             verify_jwt_in_request(refresh=refresh)
             claims = get_jwt()
             # The library only refuses refresh tokens on access routes; accept exactly the right type.
+            if any(claims.get(name) in (None, "") for name in REQUIRED_CLAIMS):
+                raise Unauthorized("Invalid token.")
             if claims.get("type") != ("refresh" if refresh else "access"):
                 raise Unauthorized("Wrong token type for this endpoint.")
-            user = db.session.get(User, int(claims["sub"]))
+            user = _user_of(claims["sub"])
             if user is None or not user.is_active:
                 raise Unauthorized("This account no longer exists or is disabled.")
+            if claims["stamp"] != user.security_stamp:
+                raise Unauthorized(
+                    "This token was issued before a change to the account; sign in again."
+                )
             if ROLE_RANK[user.role] < ROLE_RANK[minimum]:
                 if minimum == "admin":
                     raise Forbidden("Admin role required.")
@@ -183,8 +272,16 @@ def require_role(minimum: str, *, refresh: bool = False):
     return decorator
 
 
+def _user_of(subject) -> User | None:
+    try:
+        user_id = int(subject)
+    except (TypeError, ValueError):
+        return None
+    return db.session.get(User, user_id) if 0 < user_id <= MAX_ID else None
+
+
 def get_user_or_404(user_id: int) -> User:
-    user = db.session.get(User, user_id)
+    user = db.session.get(User, user_id) if 0 < user_id <= MAX_ID else None
     if user is None:
         raise NotFound("User not found.")
     return user

@@ -66,7 +66,8 @@ class Config:
         self.DATA_DIR = _env("DATA_DIR", "data")
         self.SQLALCHEMY_DATABASE_URI = database_url_from_env()
         # pre_ping: a connection dropped by a database restart is replaced, not handed to a request.
-        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # hide_parameters: error messages (and so logs) never carry e-mails, hashes or message text.
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
         self.QDRANT_URL = _env("QDRANT_URL")
         self.QDRANT_API_KEY = _env("QDRANT_API_KEY")
         self.QDRANT_PATH = _env("QDRANT_PATH", str(Path(self.DATA_DIR) / "qdrant"))
@@ -104,6 +105,8 @@ class Config:
         # Per client IP on login, OAuth2 token and register (brute force, account spam).
         self.RATE_LIMIT_LOGIN = _env("RATE_LIMIT_LOGIN", "10/minute;50/hour")
         self.RATE_LIMIT_KEY_PREFIX = _env("RATE_LIMIT_KEY_PREFIX", "wwhd")
+        # Failed sign-ins per account before it backs off (each window must pass to try again).
+        self.LOGIN_BACKOFF = _env("LOGIN_BACKOFF", "5 per 15 minutes;20 per day")
         # Tokens (prompt + completion) per user per UTC day; 0 means no quota.
         self.DAILY_TOKENS_VIEWER = _env_int("DAILY_TOKENS_VIEWER", 0)
         self.DAILY_TOKENS_USER = _env_int("DAILY_TOKENS_USER", 200_000)

@@ -6,7 +6,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from . import usage as usage_service
 from .errors import NotFound, ValidationError
@@ -71,9 +73,15 @@ class Turn:
 
 
 def start_turn(user: User, content: str, chat_id: str | None, namespace: str | None) -> Turn:
-    """Save the user's message and an empty assistant message before generation (caller commits)."""
+    """Save the user's message and an empty assistant message before generation (caller commits).
+
+    Two questions sent to one chat at once are both kept, in the order they take the chat's row
+    lock: the UPDATE below holds it (PostgreSQL row lock, SQLite write lock) until the caller
+    commits, so the next `seq` is read only after the other turn's messages are committed.
+    """
     if chat_id:
         chat = get_owned_chat(user, chat_id)
+        db.session.execute(update(Chat).where(Chat.id == chat.id).values(updated_at=utcnow()))
     else:
         title = " ".join(content.split())[:80] or "New chat"
         chat = Chat(user_id=user.id, title=title)
@@ -164,18 +172,27 @@ def record_unanswered(question: str, namespace_guess: str | None) -> None:
     normalized = " ".join(re.findall(r"[a-z0-9']+", question.lower()))[:500]
     if not normalized:
         return
-    row = db.session.scalar(
-        select(UnansweredQuestion).where(UnansweredQuestion.normalized == normalized)
-    )
-    if row:
-        row.count += 1
-        row.last_seen = utcnow()
-    else:
-        db.session.add(
-            UnansweredQuestion(
-                normalized=normalized, question=question[:2000], namespace_guess=namespace_guess
-            )
+    # One statement (INSERT … ON CONFLICT DO UPDATE, on SQLite and PostgreSQL alike): the same
+    # question asked twice at once counts twice instead of failing the second answer's save.
+    dialect = db.session.get_bind().dialect.name
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    now = utcnow()
+    table = UnansweredQuestion.__table__
+    db.session.execute(
+        insert(table)
+        .values(
+            normalized=normalized,
+            question=question[:2000],
+            namespace_guess=namespace_guess,
+            count=1,
+            first_seen=now,
+            last_seen=now,
         )
+        .on_conflict_do_update(
+            index_elements=[table.c.normalized],
+            set_={"count": table.c.count + 1, "last_seen": now},
+        )
+    )
 
 
 def parse_message_body(

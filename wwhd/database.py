@@ -1,4 +1,4 @@
-"""Per-dialect connection settings applied when the engine connects."""
+"""Database wiring: per-dialect connection settings and the id range URLs are parsed into."""
 
 from __future__ import annotations
 
@@ -7,8 +7,33 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
 
 from .extensions import db
+
+# Integer keys are 32-bit on PostgreSQL: a larger id in a query is an error there ("out of range
+# for type integer"), and beyond 64 bits SQLite's driver raises too. Ids are parsed into this range
+# instead, so an impossible id is simply not found.
+MAX_ID = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` in every route: an id beyond MAX_ID is a 404 (never a database error)."""
+
+    def to_python(self, value: str) -> int:
+        number = super().to_python(value)
+        if not 0 < number <= MAX_ID:
+            # Raised rather than a ValidationError: werkzeug would then try the next rule and,
+            # finding the same path under other methods, answer 405.
+            raise NotFound(f"Nothing has id {value[:40]}: ids are whole numbers up to {MAX_ID}.")
+        return number
+
+
+def init_app(app: Flask) -> None:
+    """Before the blueprints: route ids use IdConverter; SQLite gets its pragmas."""
+    app.url_map.converters["int"] = IdConverter
+    init_engine_events(app)
 
 
 def init_engine_events(app: Flask) -> None:

@@ -115,6 +115,30 @@ def error_response(
     return response
 
 
+def db_error_fields(err: Exception) -> dict:
+    """What may be logged about a database error: its class, SQLSTATE and constraint name.
+
+    Never the message: PostgreSQL's DETAIL repeats the offending values ("Key (email)=(…)"), and
+    the statement's parameters carry e-mails, password hashes and message text.
+    """
+    orig = getattr(err, "orig", None)
+    diag = getattr(orig, "diag", None)
+    fields = {
+        "error_type": type(err).__name__,
+        "db_error": type(orig).__name__ if orig is not None else None,
+        "sqlstate": getattr(orig, "sqlstate", None),
+        "constraint": getattr(diag, "constraint_name", None),
+    }
+    if fields["constraint"] is None and orig is not None and orig.args:
+        # SQLite names the columns, never the values: "UNIQUE constraint failed: users.email".
+        message = str(orig.args[0])
+        if message.startswith(("UNIQUE constraint failed", "NOT NULL constraint failed")):
+            fields["constraint"] = message.split(":", 1)[-1].strip()[:200]
+        elif message in ("database is locked", "FOREIGN KEY constraint failed"):
+            fields["constraint"] = message
+    return fields
+
+
 def register_error_handlers(app: Flask) -> None:
     from .extensions import db
 
@@ -135,6 +159,43 @@ def register_error_handlers(app: Flask) -> None:
             headers["Allow"] = ", ".join(err.valid_methods)
         return error_response(
             status, CODES_BY_STATUS.get(status, "HTTP_ERROR"), message, headers=headers
+        )
+
+    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+    # A unique key taken by a concurrent request (or already there): whoever wins the race keeps
+    # the row, everyone else gets a 409. Views with a better answer (duplicate upload, repeated
+    # feedback) catch the error themselves; this is the floor under all the others.
+    @app.errorhandler(IntegrityError)
+    def handle_integrity_error(err: IntegrityError):
+        db.session.rollback()
+        log.warning("integrity conflict", extra=db_error_fields(err))
+        return error_response(
+            409,
+            "CONFLICT",
+            "This conflicts with existing data or with a change made at the same moment. "
+            "Reload and try again.",
+        )
+
+    @app.errorhandler(DataError)
+    def handle_data_error(err: DataError):
+        # A value the column cannot hold (a number out of range, a malformed string).
+        db.session.rollback()
+        log.warning("value rejected by the database", extra=db_error_fields(err))
+        return error_response(
+            422, "VALIDATION_ERROR", "A value in the request is out of range or malformed."
+        )
+
+    @app.errorhandler(OperationalError)
+    def handle_operational_error(err: OperationalError):
+        # Lock timeouts and dropped connections are transient: say so and let the client retry.
+        db.session.rollback()
+        log.error("database unavailable", extra=db_error_fields(err))
+        return error_response(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "The database is busy or unreachable. Please retry in a moment.",
+            headers={"Retry-After": "1"},
         )
 
     @app.errorhandler(Exception)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from sqlalchemy import case, func, select
+from sqlalchemy.exc import IntegrityError
 
 from .conversations import normalize_text
+from .database import MAX_ID
 from .errors import NotFound, ValidationError
 from .extensions import db
 from .models import Chat, Citation, Document, Feedback, Message, UnansweredQuestion, User
@@ -81,8 +83,10 @@ def get_owned_message(user: User, message_id: str) -> Message:
 def record_feedback(user: User, message_id: str, body: dict) -> tuple[Feedback, bool]:
     """Add or replace `user`'s rating of an answer (or of one of its citations); returns (row, created).
 
-    One rating per user, message and citation: rating again overwrites the earlier one, comment
-    included, and moves its time to now. Flushes; the caller commits. Raises NotFound or ValidationError.
+    One rating per user, message and citation (unique indexes): rating again overwrites the
+    earlier one, comment included, and moves its time to now. When a concurrent request inserts
+    the same rating first, the session is rolled back and that row is updated instead.
+    Flushes; the caller commits. Raises NotFound or ValidationError.
     """
     rating, comment, citation_id = parse_feedback(body)
     message = get_owned_message(user, message_id)
@@ -92,28 +96,42 @@ def record_feedback(user: User, message_id: str, body: dict) -> tuple[Feedback, 
             fields=[{"field": "message_id", "message": "not an answer"}],
         )
     if citation_id is not None:
-        cited = db.session.get(Citation, citation_id)
+        cited = db.session.get(Citation, citation_id) if 0 < citation_id <= MAX_ID else None
         if cited is None or cited.message_id != message.id:
             raise ValidationError(
                 "Field 'citation_id' is not a citation of this answer.",
                 fields=[{"field": "citation_id", "message": "not a citation of this message"}],
             )
-    row = db.session.scalar(
+    user_id, message_id = user.id, message.id
+    row = _find_feedback(user_id, message_id, citation_id)
+    created = row is None
+    if created:
+        row = Feedback(user_id=user_id, message_id=message_id, citation_id=citation_id)
+        db.session.add(row)
+    row.rating, row.comment, row.created_at = rating, comment, utcnow()
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        row = _find_feedback(user_id, message_id, citation_id)
+        if row is None:  # not our unique key (the answer was deleted meanwhile): the 409 handler
+            raise
+        created = False
+        row.rating, row.comment, row.created_at = rating, comment, utcnow()
+        db.session.flush()
+    return row, created
+
+
+def _find_feedback(user_id: int, message_id: str, citation_id: int | None) -> Feedback | None:
+    return db.session.scalar(
         select(Feedback).where(
-            Feedback.user_id == user.id,
-            Feedback.message_id == message.id,
+            Feedback.user_id == user_id,
+            Feedback.message_id == message_id,
             Feedback.citation_id.is_(None)
             if citation_id is None
             else Feedback.citation_id == citation_id,
         )
     )
-    created = row is None
-    if created:
-        row = Feedback(user_id=user.id, message_id=message.id, citation_id=citation_id)
-        db.session.add(row)
-    row.rating, row.comment, row.created_at = rating, comment, utcnow()
-    db.session.flush()
-    return row, created
 
 
 def list_unanswered(page: int, per_page: int, namespace: str | None = None) -> dict:

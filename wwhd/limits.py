@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from datetime import UTC, datetime, timedelta
 
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import decode_token
 from flask_limiter import ApplicationLimit, Limiter
+from limits import parse_many
 
 from .errors import QuotaExceeded
 
@@ -14,6 +17,7 @@ from .errors import QuotaExceeded
 AUTH_ENDPOINTS = frozenset({"auth.login", "auth.token", "auth.register"})
 # The ALB polls /health (liveness, no I/O) every few seconds; CORS preflights are not API calls.
 EXEMPT_ENDPOINTS = frozenset({"health.health", "static"})
+log = logging.getLogger(__name__)
 ROLE_SETTINGS = {
     "anonymous": "RATE_LIMIT_ANON",
     "viewer": "RATE_LIMIT_USER",
@@ -110,6 +114,47 @@ def init_app(app: Flask) -> Limiter:
     limiter.init_app(app)
     app.extensions["wwhd_limiter"] = limiter
     return limiter
+
+
+# -- per-account login back-off -------------------------------------------------------------------
+# Failed sign-ins counted per account (not per IP: a botnet has many) in the limiter's storage, so
+# every worker and task sees the same count. While any LOGIN_BACKOFF window is full, the account
+# answers every attempt as a wrong password.
+def identifier_key(identifier: str) -> str:
+    """Back-off key for a login name that matches no account (hashed: bounded, nothing readable)."""
+    normalized = identifier.strip().lower().encode("utf-8", "surrogatepass")
+    return "name:" + hashlib.sha256(normalized).hexdigest()[:32]
+
+
+def _backoff():
+    limiter = current_app.extensions.get("wwhd_limiter")
+    if limiter is None or not current_app.config.get("RATE_LIMIT_ENABLED", True):
+        return None, ()
+    return limiter.limiter, parse_many(current_app.config["LOGIN_BACKOFF"])
+
+
+def _backoff_call(method: str, key: str) -> bool:
+    strategy, items = _backoff()
+    prefix = current_app.config["RATE_LIMIT_KEY_PREFIX"]
+    try:
+        results = [getattr(strategy, method)(item, prefix, "login-backoff", key) for item in items]
+    except Exception as exc:  # storage down: count nothing rather than lock everyone out
+        log.warning("login back-off storage unavailable", extra={"error_type": type(exc).__name__})
+        return True
+    return all(result is not False for result in results)
+
+
+def login_backoff_active(key: str) -> bool:
+    """True while `key` has used up one of its LOGIN_BACKOFF failure allowances."""
+    return not _backoff_call("test", key)
+
+
+def record_login_failure(key: str) -> None:
+    _backoff_call("hit", key)
+
+
+def clear_login_failures(key: str) -> None:
+    _backoff_call("clear", key)
 
 
 def daily_quota(role: str) -> int:

@@ -6,12 +6,44 @@ import json
 import logging
 import sys
 import time
+import traceback
 import uuid
 
 from flask import Flask, g, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+# Database errors repeat what they reject: the statement's parameters (e-mails, password hashes,
+# message text) and PostgreSQL's DETAIL ("Key (email)=(…) already exists").
+_DB_ERROR_MODULES = ("sqlalchemy", "psycopg", "sqlite3")
+
+
+def _exception_chain(value: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    while value is not None and value not in chain:
+        chain.append(value)
+        value = value.__cause__ or (None if value.__suppress_context__ else value.__context__)
+    return list(reversed(chain))
+
+
+def format_exception_safely(value: BaseException) -> str:
+    """A traceback like logging's, except that database errors keep only their class name."""
+    text = ""
+    for exc in _exception_chain(value):
+        name = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if type(exc).__module__.split(".")[0] in _DB_ERROR_MODULES:
+            summary = f"{name}: [message withheld: it can carry the values of the statement]"
+        else:
+            summary = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        frames = "".join(traceback.format_tb(exc.__traceback__))
+        if text:
+            text += (
+                "\n\nThe above exception was the direct cause of the following exception:\n\n"
+                if exc.__cause__ is not None
+                else "\n\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+        text += f"Traceback (most recent call last):\n{frames}{summary}"
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,8 +58,8 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _RESERVED and not key.startswith("_"):
                 entry[key] = value
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            entry["exception"] = format_exception_safely(record.exc_info[1])
         return json.dumps(entry, default=str)
 
 

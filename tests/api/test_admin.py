@@ -138,6 +138,10 @@ def test_admin_manages_roles_and_access(client, auth):
         f"/api/v1/admin/users/{target['id']}", json={"role": "admin"}, headers=admin
     )
     assert promoted.status_code == 200 and promoted.get_json()["role"] == "admin"
+    # A role change ends the sessions issued under the old role; signing in again picks it up.
+    stale = client.get("/api/v1/admin/stats", headers={"Authorization": f"Bearer {token}"})
+    assert stale.status_code == 401
+    token = auth.login(target)["access_token"]
     assert (
         client.get("/api/v1/admin/stats", headers={"Authorization": f"Bearer {token}"}).status_code
         == 200

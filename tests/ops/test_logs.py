@@ -149,3 +149,65 @@ def test_request_id_is_echoed_or_generated_and_logged(client, captured):
     records = [json.loads(line) for line in captured.getvalue().splitlines() if line.strip()]
     ids = {r.get("request_id") or r.get("RequestId") for r in records}
     assert {"abc-123", generated.headers["X-Request-ID"]} <= ids
+
+
+LEAK_TRIGGERS = """
+CREATE FUNCTION echo_values() RETURNS trigger AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'users' THEN
+    -- What PostgreSQL itself says on a unique violation, with the hash added for good measure.
+    RAISE EXCEPTION USING ERRCODE = 'unique_violation',
+      MESSAGE = 'duplicate key value violates unique constraint "ix_users_email"',
+      CONSTRAINT = 'ix_users_email',
+      DETAIL = 'Key (email, password_hash)=(' || NEW.email || ', ' || NEW.password_hash
+               || ') already exists.';
+  END IF;
+  RAISE EXCEPTION 'cannot store message %', NEW.content;
+END $$ LANGUAGE plpgsql;
+CREATE TRIGGER users_echo BEFORE INSERT ON users
+  FOR EACH ROW WHEN (NEW.email LIKE 'echo%') EXECUTE FUNCTION echo_values();
+CREATE TRIGGER messages_echo BEFORE INSERT ON messages
+  FOR EACH ROW WHEN (NEW.content LIKE '%PIN%') EXECUTE FUNCTION echo_values();
+"""
+
+
+def test_database_errors_never_log_the_values_they_reject(tmp_path, postgres_db, captured):
+    # PostgreSQL repeats rejected values in its errors (DETAIL: Key (email)=(…)); the statement's
+    # parameters carry the e-mail, the argon2 hash and the message. Triggers make the database
+    # echo all of them, as a unique violation on register and as a failure saving a turn.
+    from sqlalchemy import text
+
+    from tests.conftest import Auth
+    from wwhd.extensions import db
+
+    app = make_app(tmp_path, DATABASE_URL=postgres_db, LOG_LEVEL="DEBUG")
+    with app.app_context():
+        db.session.execute(text(LEAK_TRIGGERS))
+        db.session.commit()
+    client = app.test_client()
+    email = "echo.leak@example.com"
+    conflict = client.post(
+        "/api/v1/auth/register",
+        json={"email": email, "username": "echoleak", "password": PASSWORD},
+    )
+    assert conflict.status_code == 409, conflict.get_json()
+    assert conflict.get_json()["error"]["code"] == "CONFLICT"
+
+    user = Auth(app, client).create("user")
+    headers = {"Authorization": f"Bearer {Auth(app, client).login(user)['access_token']}"}
+    failed = client.post("/api/v1/chat", json={"content": MESSAGE}, headers=headers)
+    assert failed.status_code == 500 and failed.get_json()["error"]["code"] == "INTERNAL_ERROR"
+    assert client.post("/api/v1/chat", json={"content": "fine"}, headers=headers).status_code == 200
+
+    text_logged = captured.getvalue()
+    records = [json.loads(line) for line in text_logged.splitlines() if line.strip()]
+    conflicts = [r for r in records if r.get("message") == "integrity conflict"]
+    assert conflicts and conflicts[0]["sqlstate"] == "23505"
+    assert conflicts[0]["constraint"] == "ix_users_email"
+    crashed = [r for r in records if r.get("message") == "unhandled error"]
+    # The traceback is still there, naming the error; only its message is withheld.
+    assert crashed and "start_turn" in crashed[0]["exception"]
+    assert "psycopg.errors.RaiseException: [message withheld" in crashed[0]["exception"]
+    for secret in (email, "echoleak", "$argon2", PASSWORD, MESSAGE, "4417-ZQX", "Quennell"):
+        assert secret not in text_logged, f"leaked into logs: {secret[:16]}"
+    close_app(app)

@@ -174,9 +174,18 @@ def update_user(user_id: int):
             "You cannot demote or deactivate your own account.",
             fields=[{"field": "role" if "role" in body else "is_active", "message": "own account"}],
         )
-    if "role" in body:
-        user.role = body["role"]
-    if "is_active" in body:
-        user.is_active = body["is_active"]
+    accounts.update_account(user, role=body.get("role"), is_active=body.get("is_active"))
     db.session.commit()
     return jsonify(user.to_dict())
+
+
+@bp.delete("/admin/users/<int:user_id>")
+@accounts.require_role("admin")
+def delete_user(user_id: int):
+    """Deletes the account with its chats, sessions and feedback; its tokens stop working."""
+    user = accounts.get_user_or_404(user_id)
+    if user.id == accounts.current_user().id:
+        raise Conflict("You cannot delete your own account.")
+    accounts.delete_account(user)
+    db.session.commit()
+    return "", 204

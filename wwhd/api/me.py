@@ -51,3 +51,16 @@ def update_me():
         user.settings = {**(user.settings or {}), **body["settings"]}
     db.session.commit()
     return jsonify(_profile(user))
+
+
+@bp.post("/me/password")
+@accounts.require_role("viewer")
+def change_password():
+    """Sets a new password; every earlier token (all devices) stops working and a new pair is
+    returned for this one."""
+    body = json_body()
+    user = accounts.current_user()
+    accounts.change_password(user, body.get("current_password"), body.get("new_password"))
+    tokens = accounts.issue_tokens(user)
+    db.session.commit()
+    return jsonify(tokens)

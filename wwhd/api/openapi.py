@@ -398,6 +398,23 @@ def build_spec(version: str) -> dict:
                 ),
             ),
         },
+        "/api/v1/me/password": {
+            "post": _op(
+                "Change password; every earlier token stops working, new tokens are returned",
+                {"200": _json(_ref("Tokens"))},
+                tag="me",
+                body=_body(
+                    {
+                        "type": "object",
+                        "required": ["current_password", "new_password"],
+                        "properties": {
+                            "current_password": {"type": "string"},
+                            "new_password": {"type": "string", "minLength": 8},
+                        },
+                    }
+                ),
+            )
+        },
         "/api/v1/chat/stream": {
             "post": _op(
                 "Ask; the answer streams as SSE",
@@ -624,7 +641,13 @@ def build_spec(version: str) -> dict:
                         },
                     }
                 ),
-            )
+            ),
+            "delete": _op(
+                "Delete the account with its chats; its tokens stop working",
+                {"204": {"description": "Deleted"}},
+                tag="admin",
+                params=[_path("user_id", {"type": "integer"})],
+            ),
         },
     }
     # Only describe what this build serves (routes are added by area as they land).

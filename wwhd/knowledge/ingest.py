@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Chunk, Document, Namespace
@@ -255,18 +256,27 @@ def add_source(
     existing = find_duplicate(digest)
     if existing is not None:
         return Created(existing, False)
-    doc = new_document(
-        namespace,
-        (title or title_from(parsed, filename))[:300],
-        parsed,
-        source_url=source_url,
-        youtube_url=youtube_url,
-        tags=tags,
-        filename=(PurePath(filename).name[:300] if filename else None),
-        size_bytes=len(data) if data is not None else len((text or "").encode()),
-        created_by=created_by,
-        published_at=published_at,
-    )
+    try:
+        doc = new_document(
+            namespace,
+            (title or title_from(parsed, filename))[:300],
+            parsed,
+            source_url=source_url,
+            youtube_url=youtube_url,
+            tags=tags,
+            filename=(PurePath(filename).name[:300] if filename else None),
+            size_bytes=len(data) if data is not None else len((text or "").encode()),
+            created_by=created_by,
+            published_at=published_at,
+        )
+    except IntegrityError:
+        # The same content uploaded at the same moment: the unique checksum let the other request
+        # win. Nothing else is pending here (PostgreSQL aborted the transaction anyway).
+        db.session.rollback()
+        existing = find_duplicate(digest)
+        if existing is None:
+            raise
+        return Created(existing, False)
     if data is not None and store is not None:
         doc.original_key = original_key(digest, filename)
         store.put(doc.original_key, data)

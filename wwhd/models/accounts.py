@@ -8,13 +8,14 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
-from .base import isoformat, new_uuid, utcnow
+from .base import AUTOINCREMENT, isoformat, new_security_stamp, new_uuid, utcnow
 
 ROLES = ("viewer", "user", "admin")
 
 
 class User(db.Model):
     __tablename__ = "users"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True, index=True)
@@ -26,6 +27,12 @@ class User(db.Model):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # Every token carries the stamp it was issued under; a new stamp (deactivation, role or
+    # password change) makes all earlier tokens of this user stop working at once.
+    security_stamp: Mapped[str] = mapped_column(String(32), default=new_security_stamp)
+
+    def renew_security_stamp(self) -> None:
+        self.security_stamp = new_security_stamp()
 
     def to_dict(self) -> dict:
         return {

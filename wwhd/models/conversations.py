@@ -10,16 +10,18 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     Numeric,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import isoformat, new_uuid, utcnow
+from .base import AUTOINCREMENT, isoformat, new_uuid, utcnow
 
 MESSAGE_STATUSES = ("complete", "streaming", "failed", "interrupted")
 
@@ -95,6 +97,7 @@ class Message(db.Model):
 
 class Citation(db.Model):
     __tablename__ = "citations"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[str] = mapped_column(
@@ -129,6 +132,7 @@ class Citation(db.Model):
 
 class TokenUsage(db.Model):
     __tablename__ = "token_usage"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(
@@ -149,6 +153,20 @@ class TokenUsage(db.Model):
 
 class Feedback(db.Model):
     __tablename__ = "feedback"
+    # One rating per (user, answer) and per (user, answer, citation). NULLs never collide in a
+    # unique index, so the answer-level rating (no citation) needs its own partial index.
+    __table_args__ = (
+        Index(
+            "uq_feedback_answer",
+            "user_id",
+            "message_id",
+            unique=True,
+            sqlite_where=text("citation_id IS NULL"),
+            postgresql_where=text("citation_id IS NULL"),
+        ),
+        UniqueConstraint("user_id", "message_id", "citation_id", name="uq_feedback_citation"),
+        AUTOINCREMENT,
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     message_id: Mapped[str] = mapped_column(
@@ -165,6 +183,7 @@ class UnansweredQuestion(db.Model):
     """A question the knowledge base could not answer, grouped by its normalised text."""
 
     __tablename__ = "unanswered_questions"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     normalized: Mapped[str] = mapped_column(String(500), unique=True)

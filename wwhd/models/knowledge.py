@@ -8,7 +8,7 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text,
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import isoformat, utcnow
+from .base import AUTOINCREMENT, isoformat, utcnow
 
 DOCUMENT_STATUSES = ("pending", "processing", "indexed", "failed")
 
@@ -24,6 +24,7 @@ class Namespace(db.Model):
 
 class Document(db.Model):
     __tablename__ = "documents"
+    __table_args__ = AUTOINCREMENT
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     namespace: Mapped[str] = mapped_column(ForeignKey("namespaces.name"), index=True)
