@@ -288,3 +288,61 @@ def test_brute_force_login_hits_429(tmp_path):
 def test_production_refuses_the_dev_jwt_secret(tmp_path):
     with pytest.raises(RuntimeError, match="JWT_SECRET"):
         make_app(tmp_path, APP_ENV="production", JWT_SECRET="dev-insecure-change-me")
+
+
+def test_a_token_without_expiry_or_stamp_is_refused(client, victim):
+    # Correctly signed, every other claim intact: only the missing claim makes it fail.
+    for claim in ("exp", "stamp"):
+        claims = {k: v for k, v in victim["claims"].items() if k != claim}
+        assert_refused(client, pyjwt.encode(claims, SECRET, algorithm="HS256"))
+    forged = pyjwt.encode({**victim["claims"], "stamp": "0" * 32}, SECRET, algorithm="HS256")
+    assert_refused(client, forged)
+
+
+def test_tokens_issued_before_a_deactivation_stay_dead_after_reactivation(client, auth, victim):
+    admin = auth.headers("admin")
+    target = f"/api/v1/admin/users/{victim['user']['id']}"
+    tokens = victim["tokens"]
+    assert client.patch(target, json={"is_active": False}, headers=admin).status_code == 200
+    assert client.patch(target, json={"is_active": True}, headers=admin).status_code == 200
+    assert_refused(client, tokens["access_token"])
+    refresh = client.post("/api/v1/auth/refresh", headers=bearer(tokens["refresh_token"]))
+    assert refresh.status_code == 401
+    fresh = auth.login(victim["user"])["access_token"]
+    assert client.get("/api/v1/auth/me", headers=bearer(fresh)).status_code == 200
+
+
+def test_a_role_change_ends_tokens_issued_under_the_old_role(client, auth, victim):
+    admin = auth.headers("admin")
+    target = f"/api/v1/admin/users/{victim['user']['id']}"
+    assert client.patch(target, json={"role": "viewer"}, headers=admin).status_code == 200
+    assert_refused(client, victim["tokens"]["access_token"])
+    # Saving the same role again changes nothing, so it ends no session.
+    fresh = auth.login(victim["user"])["access_token"]
+    assert client.patch(target, json={"role": "viewer"}, headers=admin).status_code == 200
+    assert client.get("/api/v1/auth/me", headers=bearer(fresh)).status_code == 200
+
+
+def test_a_deleted_users_token_never_works_for_the_next_registrant(client, auth, victim, app):
+    admin = auth.headers("admin")
+    old_id = victim["user"]["id"]
+    assert client.delete(f"/api/v1/admin/users/{old_id}", headers=admin).status_code == 204
+    assert client.delete(f"/api/v1/admin/users/{old_id}", headers=admin).status_code == 404
+    newcomer = client.post(
+        "/api/v1/auth/register",
+        json={"email": "next@example.com", "username": "next", "password": "long-enough-pw"},
+    )
+    assert newcomer.status_code == 201
+    # AUTOINCREMENT: the freed id is not handed out again (SQLite reused it before).
+    assert newcomer.get_json()["user"]["id"] > old_id
+    assert_refused(client, victim["tokens"]["access_token"])
+    with app.app_context():
+        assert db.session.query(Message).count() == 0  # the deleted user's chat went with them
+
+
+def test_an_admin_cannot_delete_their_own_account(client, auth):
+    me = auth.create("admin")
+    headers = bearer(auth.login(me)["access_token"])
+    reply = client.delete(f"/api/v1/admin/users/{me['id']}", headers=headers)
+    assert reply.status_code == 409
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200

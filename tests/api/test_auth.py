@@ -175,3 +175,83 @@ def test_missing_or_malformed_authorization_is_401_json(client):
 def test_auth_responses_are_not_cached(client):
     reply = register(client)
     assert reply.headers["Cache-Control"] == "no-store"
+
+
+def login(client, identifier: str, password: str):
+    return client.post("/api/v1/auth/login", json={"email": identifier, "password": password})
+
+
+def test_an_account_backs_off_after_repeated_failures_and_says_nothing_new(tmp_path):
+    from tests.conftest import Auth, close_app, make_app
+
+    app = make_app(tmp_path, LOGIN_BACKOFF="3 per 15 minutes")
+    client = app.test_client()
+    users = Auth(app, client)
+    target, bystander = users.create("user"), users.create("user")
+    wrong = login(client, target["email"], "not-the-password")
+    for _ in range(2):
+        assert login(client, target["username"], "not-the-password").status_code == 401
+    # Three failures (by e-mail or username alike): now even the right password gets exactly
+    # the wrong-password answer, so a guesser cannot tell a lockout from a miss.
+    locked = login(client, target["email"], target["password"])
+    assert locked.status_code == 401
+    assert locked.get_json()["detail"] == wrong.get_json()["detail"]
+    assert locked.get_json()["error"]["code"] == wrong.get_json()["error"]["code"]
+    assert set(locked.headers.keys()) == set(wrong.headers.keys())
+    form = client.post(
+        "/api/v1/auth/token", data={"username": target["username"], "password": target["password"]}
+    )
+    assert form.status_code == 401
+    # Other accounts are untouched; an unknown name backs off the same way (no enumeration).
+    assert login(client, bystander["email"], bystander["password"]).status_code == 200
+    ghost = [login(client, "ghost@example.com", "whatever-it-is").get_json() for _ in range(4)]
+    assert {g["detail"] for g in ghost} == {wrong.get_json()["detail"]}
+    close_app(app)
+
+
+def test_a_successful_login_clears_the_failure_count(tmp_path):
+    from tests.conftest import Auth, close_app, make_app
+
+    app = make_app(tmp_path, LOGIN_BACKOFF="3 per 15 minutes")
+    client = app.test_client()
+    user = Auth(app, client).create("user")
+    for _ in range(3):
+        for _ in range(2):
+            assert login(client, user["email"], "not-the-password").status_code == 401
+        assert login(client, user["email"], user["password"]).status_code == 200
+    close_app(app)
+
+
+def test_changing_the_password_ends_every_earlier_token(client, auth):
+    user = auth.create("user")
+    phone, laptop = auth.login(user), auth.login(user)
+    path = "/api/v1/me/password"
+    headers = bearer(laptop["access_token"])
+    wrong = client.post(
+        path, json={"current_password": "nope-nope", "new_password": "x" * 12}, headers=headers
+    )
+    assert wrong.status_code == 422
+    assert wrong.get_json()["error"]["fields"][0]["field"] == "current_password"
+    short = client.post(
+        path, json={"current_password": user["password"], "new_password": "short"}, headers=headers
+    )
+    assert (
+        short.status_code == 422 and short.get_json()["error"]["fields"][0]["field"] == "password"
+    )
+
+    changed = client.post(
+        path,
+        json={"current_password": user["password"], "new_password": "a-brand-new-passphrase"},
+        headers=headers,
+    )
+    assert changed.status_code == 200, changed.get_json()
+    for old in (phone, laptop):
+        assert client.get("/api/v1/auth/me", headers=bearer(old["access_token"])).status_code == 401
+        assert (
+            client.post("/api/v1/auth/refresh", headers=bearer(old["refresh_token"])).status_code
+            == 401
+        )
+    fresh = changed.get_json()["access_token"]
+    assert client.get("/api/v1/auth/me", headers=bearer(fresh)).status_code == 200
+    assert login(client, user["email"], user["password"]).status_code == 401
+    assert login(client, user["email"], "a-brand-new-passphrase").status_code == 200
