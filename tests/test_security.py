@@ -346,3 +346,38 @@ def test_an_admin_cannot_delete_their_own_account(client, auth):
     reply = client.delete(f"/api/v1/admin/users/{me['id']}", headers=headers)
     assert reply.status_code == 409
     assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+
+
+def test_without_app_env_the_production_rules_apply(monkeypatch, tmp_path):
+    from wwhd import create_app
+    from wwhd.config import DEFAULT_JWT_SECRET
+
+    monkeypatch.delenv("APP_ENV", raising=False)
+    monkeypatch.delenv("JWT_SECRET", raising=False)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'unset.db'}")
+    monkeypatch.setenv("QDRANT_PATH", ":memory:")
+    # The image sets no APP_ENV: it used to boot as dev, signing tokens with the public default.
+    with pytest.raises(RuntimeError, match="APP_ENV=dev"):
+        create_app()
+    monkeypatch.setenv("JWT_SECRET", "s" * 48)
+    app = create_app()
+    assert app.config["APP_ENV"] == "production" and app.config["DEMO_USER"] is False
+    with app.app_context():
+        db.create_all()
+    forged = pyjwt.encode(
+        {
+            "sub": "1",
+            "type": "access",
+            "role": "admin",
+            "sid": "x",
+            "stamp": "x",
+            "exp": int(time.time()) + 600,
+            "iss": "wwhd",
+            "aud": "wwhd-users",
+        },
+        DEFAULT_JWT_SECRET,
+        algorithm="HS256",
+    )
+    reply = app.test_client().get("/api/v1/admin/users", headers=bearer(forged))
+    assert reply.status_code == 401
+    close_app(app)

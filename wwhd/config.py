@@ -56,9 +56,9 @@ def database_url_from_env() -> str:
 
 
 class Config:
-    APP_ENV = "dev"
+    APP_ENV = "production"
     MAX_CONTENT_LENGTH = 11 * 1024 * 1024  # uploads are 10 MB; the rest is multipart overhead
-    DEMO_USER = True  # `make dev` creates a printed demo account; never outside dev
+    DEMO_USER = False  # only DevConfig: `make dev` creates printed demo accounts
 
     def __init__(self) -> None:
         self.LOG_LEVEL = _env("LOG_LEVEL", "INFO")
@@ -152,6 +152,7 @@ class Config:
 
 class DevConfig(Config):
     APP_ENV = "dev"
+    DEMO_USER = True
 
 
 class TestingConfig(Config):
@@ -193,9 +194,13 @@ CONFIGS = {
 
 
 def load_config(overrides: dict | None = None) -> dict:
-    """Pick the class by APP_ENV (or overrides["APP_ENV"]), apply overrides, and refuse unsafe production setups."""
+    """Pick the class by APP_ENV (or overrides["APP_ENV"]), apply overrides, and refuse unsafe production setups.
+
+    Unset APP_ENV means production: an image or a shell that forgot to say otherwise gets the
+    strict rules (real JWT_SECRET, no demo users); the lax dev settings must be asked for.
+    """
     overrides = dict(overrides or {})
-    env = str(overrides.get("APP_ENV") or _env("APP_ENV", "dev")).lower()
+    env = str(overrides.get("APP_ENV") or _env("APP_ENV", "production")).lower()
     if env not in CONFIGS:
         raise RuntimeError(f"APP_ENV={env!r} is not one of {sorted(set(CONFIGS))}")
     config = CONFIGS[env]()
@@ -211,6 +216,7 @@ def load_config(overrides: dict | None = None) -> dict:
         if not secret or secret == DEFAULT_JWT_SECRET or len(secret) < 32:
             raise RuntimeError(
                 f"APP_ENV={config.APP_ENV} refuses to start: JWT_SECRET is missing, the dev default, "
-                "or shorter than 32 characters. Set a long random JWT_SECRET (e.g. from Secrets Manager)."
+                "or shorter than 32 characters. Set a long random JWT_SECRET (e.g. from Secrets "
+                "Manager), or APP_ENV=dev on a development machine (unset APP_ENV is production)."
             )
     return settings
