@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
+from tests.tests_support import migrate
 from wwhd import create_app
 from wwhd.extensions import db
 from wwhd.models import Document, User
@@ -121,24 +122,6 @@ def test_demo_user_only_in_dev(app, runner):
     assert result.exit_code != 0 and "APP_ENV=dev" in result.output
 
 
-def _migrate(
-    url: str, tmp_path, monkeypatch, target: str = "head", direction: str = "upgrade"
-) -> None:
-    from flask_migrate import downgrade, upgrade
-
-    app = create_app(
-        {
-            "APP_ENV": "testing",
-            "DATABASE_URL": url,
-            "QDRANT_PATH": ":memory:",
-            "JWT_SECRET": "t" * 40,
-        }
-    )
-    with app.app_context():
-        (upgrade if direction == "upgrade" else downgrade)(revision=target)
-        db.engine.dispose()
-
-
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_migrations_apply_and_match_the_models(backend, tmp_path, monkeypatch, request):
     url = (
@@ -146,7 +129,7 @@ def test_migrations_apply_and_match_the_models(backend, tmp_path, monkeypatch, r
         if backend == "sqlite"
         else request.getfixturevalue("postgres_db")
     )
-    _migrate(url, tmp_path, monkeypatch)
+    migrate(url)
     engine = create_engine(url)
     tables = set(inspect(engine).get_table_names())
     assert {
@@ -179,7 +162,7 @@ def test_migrations_apply_and_match_the_models(backend, tmp_path, monkeypatch, r
         diff = compare_metadata(MigrationContext.configure(conn), db.metadata)
     assert diff == []
     engine.dispose()
-    _migrate(url, tmp_path, monkeypatch, target="base", direction="downgrade")
+    migrate(url, target="base", direction="downgrade")
     engine = create_engine(url)
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()

@@ -5,25 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from wwhd import create_app
-from wwhd.extensions import db
-
-
-def migrate(url: str, target: str, direction: str = "upgrade") -> None:
-    from flask_migrate import downgrade, upgrade
-
-    app = create_app(
-        {
-            "APP_ENV": "testing",
-            "DATABASE_URL": url,
-            "QDRANT_PATH": ":memory:",
-            "JWT_SECRET": "t" * 40,
-        }
-    )
-    with app.app_context():
-        (upgrade if direction == "upgrade" else downgrade)(revision=target)
-        db.engine.dispose()
-
+from tests.tests_support import migrate
 
 ROWS_BEFORE_0003 = [
     "INSERT INTO users (id, email, username, password_hash, role, is_active, settings, created_at)"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wwhd import create_app
 from wwhd.accounts import create_user
 from wwhd.extensions import db
 
@@ -17,3 +18,20 @@ def load_samples_and_login(app, role: str = "user"):
         "/api/v1/auth/login", json={"email": "llm@example.com", "password": "correct-horse-battery"}
     ).get_json()
     return client, {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+def migrate(url: str, target: str = "head", direction: str = "upgrade") -> None:
+    """Run Flask-Migrate against `url` up (or down) to `target`, then release the connections."""
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app(
+        {
+            "APP_ENV": "testing",
+            "DATABASE_URL": url,
+            "QDRANT_PATH": ":memory:",
+            "JWT_SECRET": "t" * 40,
+        }
+    )
+    with app.app_context():
+        (upgrade if direction == "upgrade" else downgrade)(revision=target)
+        db.engine.dispose()
