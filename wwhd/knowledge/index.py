@@ -6,10 +6,11 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
 from ..offload import cpu_bound
 from ..providers.base import Embedder, Usage
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 
 SPARSE = "bm25"
 DENSE = "dense"
-RRF_K = 60
 UPSERT_BATCH = 64
 PAYLOAD_FIELDS = (
     "document_id",
@@ -41,6 +41,19 @@ PAYLOAD_FIELDS = (
 
 class IndexUnavailable(RuntimeError):
     """Qdrant could not be reached or refused the operation."""
+
+
+@dataclass
+class SearchResult:
+    """Fused hits best first, plus what the coverage decision reads: each side's raw scores by
+    point id, the query's vector and BM25 terms, and embedding usage."""
+
+    hits: list[Hit] = field(default_factory=list)
+    dense: dict[str, float] = field(default_factory=dict)
+    sparse: dict[str, float] = field(default_factory=dict)
+    terms: dict[int, float] = field(default_factory=dict)
+    query_vector: list[float] | None = None
+    usage: list[Usage] = field(default_factory=list)
 
 
 @dataclass
@@ -329,8 +342,15 @@ class KnowledgeIndex:
 
     def search(
         self, query: str, namespaces: Iterable[str] | None = None, limit: int = 20
-    ) -> tuple[list[Hit], list[Usage]]:
-        """Hybrid search: BM25 always, dense when configured, fused with reciprocal-rank fusion."""
+    ) -> SearchResult:
+        """Hybrid search: BM25 and dense rankings fused with reciprocal-rank fusion.
+
+        The fused order comes from Qdrant's Query API (a prefetch per vector, `FusionQuery(RRF)`)
+        on a server; embedded, BM25 comes from the in-process postings (local mode scores sparse
+        vectors point by point) and the two rankings go through qdrant-client's own RRF function,
+        the one its local mode runs for `FusionQuery`. Each side's raw score is kept for the
+        coverage decision.
+        """
         self.ensure()
         indices, values = sparse.query_vector(query)
         query_filter = None
@@ -338,80 +358,122 @@ class KnowledgeIndex:
             query_filter = qm.Filter(
                 must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))]
             )
-        requests = []
-        local_sparse: list[tuple[str, float]] = []
-        if indices and self._postings is not None:
-            with self._lock:
-                local_sparse = self._postings.search(indices, values, namespaces, limit)
-        elif indices:
-            requests.append(
-                qm.QueryRequest(
-                    query=qm.SparseVector(indices=indices, values=values),
-                    using=SPARSE,
-                    filter=query_filter,
-                    limit=limit,
-                    with_payload=True,
-                )
+        result = SearchResult(terms=dict(zip(indices, values)))
+        dense_query = self._embed_query(query, result)
+        sparse_query = qm.SparseVector(indices=indices, values=values) if indices else None
+        if dense_query is None and sparse_query is None:
+            return result
+        if self._postings is not None:
+            self._search_local(sparse_query, dense_query, query_filter, namespaces, limit, result)
+        else:
+            self._search_server(sparse_query, dense_query, query_filter, limit, result)
+        return result
+
+    def _embed_query(self, query: str, result: SearchResult) -> list[float] | None:
+        if not self.embedder:
+            return None
+        try:
+            vectors, usage = self.embedder.embed([query])
+        except Exception as exc:  # the embedding provider is down: BM25 alone still answers
+            log.warning(
+                "query embedding failed; searching BM25 only",
+                extra={"error_type": type(exc).__name__},
             )
-        usages: list[Usage] = []
-        if self.embedder:
-            try:
-                vectors, usage = self.embedder.embed([query])
-            except Exception as exc:  # the embedding provider is down: BM25 alone still answers
-                log.warning(
-                    "query embedding failed; searching BM25 only",
-                    extra={"error_type": type(exc).__name__},
-                )
-            else:
-                usages.append(usage)
-                requests.append(
-                    qm.QueryRequest(
-                        query=vectors[0],
-                        using=DENSE,
-                        filter=query_filter,
-                        limit=limit,
-                        with_payload=True,
-                    )
-                )
-        if not requests and not local_sparse:
-            return [], usages
-        # Each ranking is [(id, score, payload)]; fusing here keeps each side's raw score for cut-offs.
-        rankings: list[tuple[bool, list[tuple[str, float, dict]]]] = []
-        if local_sparse:
-            points = self._call(
-                self.client.retrieve,
-                self.alias,
-                ids=[pid for pid, _ in local_sparse],
+            return None
+        result.usage.append(usage)
+        result.query_vector = vectors[0]
+        return vectors[0]
+
+    def _search_server(self, sparse_query, dense_query, query_filter, limit, result) -> None:
+        prefetch = []
+        if sparse_query is not None:
+            prefetch.append(
+                qm.Prefetch(query=sparse_query, using=SPARSE, filter=query_filter, limit=limit)
+            )
+        if dense_query is not None:
+            prefetch.append(
+                qm.Prefetch(query=dense_query, using=DENSE, filter=query_filter, limit=limit)
+            )
+        # One round trip: the fused ranking plus each prefetch alone for its raw scores.
+        requests = [
+            qm.QueryRequest(
+                prefetch=prefetch,
+                query=qm.FusionQuery(fusion=qm.Fusion.RRF),
+                limit=limit,
                 with_payload=True,
             )
-            payloads = {str(p.id): p.payload or {} for p in points}
+        ] + [
+            qm.QueryRequest(query=p.query, using=p.using, filter=query_filter, limit=limit)
+            for p in prefetch
+        ]
+        fused, *sides = self._call(self.client.query_batch_points, self.alias, requests=requests)
+        for request, side in zip(requests[1:], sides):
+            scores = result.dense if request.using == DENSE else result.sparse
+            scores.update({str(p.id): p.score for p in side.points})
+        result.hits = [self._hit(str(p.id), p.score, p.payload or {}, result) for p in fused.points]
+
+    def _search_local(self, sparse_query, dense_query, query_filter, namespaces, limit, result):
+        rankings: list[list[qm.ScoredPoint]] = []
+        if sparse_query is not None:
+            with self._lock:
+                ranked = self._postings.search(
+                    sparse_query.indices, sparse_query.values, namespaces, limit
+                )
+            result.sparse.update(ranked)
             rankings.append(
-                (
-                    False,
-                    [(pid, score, payloads[pid]) for pid, score in local_sparse if pid in payloads],
-                )
+                [qm.ScoredPoint(id=pid, version=0, score=score) for pid, score in ranked]
             )
-        if requests:  # one round trip for the server's sparse and/or dense searches
-            results = self._call(self.client.query_batch_points, self.alias, requests=requests)
-            for req_no, result in enumerate(results):
-                is_dense = requests[req_no].using == DENSE
-                rankings.append(
-                    (is_dense, [(str(p.id), p.score, p.payload or {}) for p in result.points])
-                )
-        hits: dict[str, Hit] = {}
-        for is_dense, ranking in rankings:
-            for rank, (point_id, score, payload) in enumerate(ranking):
-                hit = hits.setdefault(point_id, Hit(point_id, 0.0, payload))
-                hit.score += 1.0 / (RRF_K + rank + 1)
-                if is_dense:
-                    hit.dense_score = score
-                else:
-                    hit.sparse_score = score
-        ranked = sorted(hits.values(), key=lambda h: -h.score)
-        if not self.embedder:
-            for hit in ranked:
-                hit.score = hit.sparse_score
-        return ranked[:limit], usages
+        if dense_query is not None:
+            points = self._call(
+                self.client.query_points,
+                self.alias,
+                query=dense_query,
+                using=DENSE,
+                query_filter=query_filter,
+                limit=limit,
+            ).points
+            result.dense.update({str(p.id): p.score for p in points})
+            rankings.append(points)
+        fused = reciprocal_rank_fusion([list(r) for r in rankings if r], limit=limit)
+        ids = [str(p.id) for p in fused]
+        stored = (
+            self._call(self.client.retrieve, self.alias, ids=ids, with_payload=True) if ids else []
+        )
+        payloads = {str(p.id): p.payload or {} for p in stored}
+        result.hits = [
+            self._hit(pid, p.score, payloads[pid], result)
+            for pid, p in zip(ids, fused)
+            if pid in payloads
+        ]
+
+    @staticmethod
+    def _hit(point_id: str, fused: float, payload: dict, result: SearchResult) -> Hit:
+        return Hit(
+            point_id,
+            fused,
+            payload,
+            sparse_score=result.sparse.get(point_id, 0.0),
+            dense_score=result.dense.get(point_id),
+        )
+
+    def term_frequencies(self, indices: list[int]) -> tuple[dict[int, int], int]:
+        """({term: points holding it}, points in the collection) for the coverage decision.
+
+        Embedded: read off the postings. Server: one batched sparse query per term with limit 1
+        tells presence, which is all the decision uses (counted as 1)."""
+        self.ensure()
+        if not indices:
+            return {}, 0
+        if self._postings is not None:
+            with self._lock:
+                return self._postings.document_frequency(indices)
+        requests = [
+            qm.QueryRequest(query=qm.SparseVector(indices=[i], values=[1.0]), using=SPARSE, limit=1)
+            for i in indices
+        ]
+        answers = self._call(self.client.query_batch_points, self.alias, requests=requests)
+        present = {i: len(a.points) for i, a in zip(indices, answers)}
+        return present, self.count()
 
     def healthy(self) -> tuple[bool, str]:
         try:
