@@ -15,6 +15,7 @@ from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 from ..offload import cpu_bound
 from ..providers.base import Embedder, Usage
 from . import sparse
+from .local_dense import DenseMatrix
 from .local_sparse import SparsePostings
 
 log = logging.getLogger(__name__)
@@ -94,8 +95,10 @@ class KnowledgeIndex:
         self.embedder = embedder
         self._embed_dim = embed_dim
         self._lock = threading.RLock() if local else None
-        # Local mode scores sparse vectors point by point; in-process postings answer instead.
+        # Local mode scores and filters point by point in Python; in-process postings (BM25)
+        # and a dense matrix answer instead, with Qdrant as the store.
         self._postings = SparsePostings() if local else None
+        self._dense = DenseMatrix() if local and embedder else None
         self._ready = False
 
     # -- collection lifecycle -------------------------------------------------------------------
@@ -180,12 +183,28 @@ class KnowledgeIndex:
                     "embedding model changed: alias moved", extra={"from": current, "to": wanted}
                 )
         if self._postings is not None:
+            self._relax_local_commits()
             self._load_postings()
         self._ready = True
         return created
 
+    def _relax_local_commits(self) -> None:
+        """Embedded Qdrant writes every point in its own SQLite transaction; with the default
+        journal each commit waits for an fsync (~15 ms here, 8 of 12 s of a 512-chunk upsert).
+        WAL with synchronous=NORMAL makes a commit a write to the log, still safe if the process
+        dies; a power cut can lose the last writes, which the index heals from SQL (the system
+        of record) like any other drift."""
+        local = getattr(self.client, "_client", None)
+        for collection in getattr(local, "collections", {}).values():
+            connection = getattr(getattr(collection, "storage", None), "storage", None)
+            if connection is not None:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+
     def _load_postings(self) -> None:
         self._postings.clear()
+        if self._dense is not None:
+            self._dense.clear()
         offset = None
         while True:
             points, offset = self._call(
@@ -194,12 +213,20 @@ class KnowledgeIndex:
                 limit=1024,
                 offset=offset,
                 with_payload=["namespace", "document_id"],
-                with_vectors=[SPARSE],
+                with_vectors=[SPARSE, DENSE] if self._dense is not None else [SPARSE],
             )
             for point in points:
+                payload = point.payload or {}
+                dense = (point.vector or {}).get(DENSE)
+                if dense is not None and self._dense is not None:
+                    self._dense.add(
+                        str(point.id),
+                        dense,
+                        payload.get("namespace", ""),
+                        payload.get("document_id") or 0,
+                    )
                 vector = (point.vector or {}).get(SPARSE)
                 if vector is not None:
-                    payload = point.payload or {}
                     self._postings.add(
                         str(point.id),
                         list(vector.indices),
@@ -234,6 +261,15 @@ class KnowledgeIndex:
                     qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"])
                 )
             self._call(self.client.upsert, self.alias, points=points, wait=True)
+            if self._dense is not None and dense:
+                with self._lock:
+                    for chunk, vector in zip(batch, dense):
+                        self._dense.add(
+                            str(chunk["id"]),
+                            vector,
+                            chunk["payload"].get("namespace", ""),
+                            chunk["payload"].get("document_id") or 0,
+                        )
             if self._postings is not None:
                 with self._lock:
                     for chunk, (indices, values) in zip(batch, sparse_vectors):
@@ -257,6 +293,8 @@ class KnowledgeIndex:
         if self._postings is not None:
             with self._lock:
                 self._postings.remove_document(document_id)
+                if self._dense is not None:
+                    self._dense.remove_document(document_id)
 
     def delete_points(self, ids: list[str]) -> None:
         if ids:
@@ -271,6 +309,8 @@ class KnowledgeIndex:
                 with self._lock:
                     for point_id in ids:
                         self._postings.remove(str(point_id))
+                        if self._dense is not None:
+                            self._dense.remove(str(point_id))
 
     def set_document_payload(self, document_id: int, fields: dict) -> None:
         """Overwrite document-level payload fields (title, namespace, urls…) on all of its points."""
@@ -284,6 +324,8 @@ class KnowledgeIndex:
         if self._postings is not None and "namespace" in fields:
             with self._lock:
                 self._postings.set_namespace(document_id, fields["namespace"])
+                if self._dense is not None:
+                    self._dense.set_namespace(document_id, fields["namespace"])
 
     def other_collections(self) -> list[str]:
         """Collections of this alias family that the alias no longer points at (old embedding models)."""
@@ -364,7 +406,7 @@ class KnowledgeIndex:
         if dense_query is None and sparse_query is None:
             return result
         if self._postings is not None:
-            self._search_local(sparse_query, dense_query, query_filter, namespaces, limit, result)
+            self._search_local(sparse_query, dense_query, namespaces, limit, result)
         else:
             self._search_server(sparse_query, dense_query, query_filter, limit, result)
         return result
@@ -412,7 +454,7 @@ class KnowledgeIndex:
             scores.update({str(p.id): p.score for p in side.points})
         result.hits = [self._hit(str(p.id), p.score, p.payload or {}, result) for p in fused.points]
 
-    def _search_local(self, sparse_query, dense_query, query_filter, namespaces, limit, result):
+    def _search_local(self, sparse_query, dense_query, namespaces, limit, result):
         rankings: list[list[qm.ScoredPoint]] = []
         if sparse_query is not None:
             with self._lock:
@@ -424,16 +466,12 @@ class KnowledgeIndex:
                 [qm.ScoredPoint(id=pid, version=0, score=score) for pid, score in ranked]
             )
         if dense_query is not None:
-            points = self._call(
-                self.client.query_points,
-                self.alias,
-                query=dense_query,
-                using=DENSE,
-                query_filter=query_filter,
-                limit=limit,
-            ).points
-            result.dense.update({str(p.id): p.score for p in points})
-            rankings.append(points)
+            with self._lock:
+                ranked = self._dense.search(dense_query, namespaces, limit)
+            result.dense.update(ranked)
+            rankings.append(
+                [qm.ScoredPoint(id=pid, version=0, score=score) for pid, score in ranked]
+            )
         fused = reciprocal_rank_fusion([list(r) for r in rankings if r], limit=limit)
         ids = [str(p.id) for p in fused]
         stored = (
