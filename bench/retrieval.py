@@ -18,6 +18,8 @@ from wwhd.knowledge.chunking import chunk_id, chunk_sections
 from wwhd.knowledge.index import KnowledgeIndex, make_client
 from wwhd.knowledge.parsers import parse_bytes
 from wwhd.providers.base import Usage
+from wwhd.providers.local_embed import LocalEmbedder
+from wwhd.retrieval import Retriever
 
 DEFAULT_SIZES = (1_000, 10_000, 50_000)
 NAMESPACES = (
@@ -102,8 +104,10 @@ def synth_chunks(start: int, count: int, sentences: list[str], rng: random.Rando
 def time_queries(
     index: KnowledgeIndex, queries: list[tuple[str, list[str]]], rounds: int, budget_s: float
 ) -> dict:
-    """Each question filtered (router's namespaces) and unfiltered; stops early once past the time budget."""
-    filtered, wide = [], []
+    """Each question filtered (router's namespaces) and unfiltered, then the whole retrieval
+    policy (search, coverage decision, moments); stops early once past the time budget."""
+    filtered, wide, policy = [], [], []
+    retriever = Retriever(index)
     deadline = time.perf_counter() + budget_s
     for _ in range(rounds):
         for question, namespaces in queries:
@@ -115,7 +119,14 @@ def time_queries(
             started = time.perf_counter()
             index.search(question, None, 20)
             wide.append(time.perf_counter() - started)
-    return {"filtered": summary_ms(filtered), "wide": summary_ms(wide)}
+            started = time.perf_counter()
+            retriever.retrieve(question, namespaces)
+            policy.append(time.perf_counter() - started)
+    return {
+        "filtered": summary_ms(filtered),
+        "wide": summary_ms(wide),
+        "retrieve": summary_ms(policy),
+    }
 
 
 def measure(
@@ -125,6 +136,7 @@ def measure(
     budget_s: float,
     qdrant_url: str = "",
     batch: int = 512,
+    embedder_kind: str = "local",
 ) -> dict:
     rng = random.Random(6)
     sentences = sample_sentences()
@@ -137,7 +149,10 @@ def measure(
     rows = []
     try:
         client = make_client(url=qdrant_url, path=str(tmp / "qdrant"))
-        embedder = RandomEmbedder(dense_dim) if dense_dim else None
+        if embedder_kind == "local":
+            embedder, dense_dim = LocalEmbedder(), 0
+        else:
+            embedder = RandomEmbedder(dense_dim) if dense_dim else None
         alias = f"wwhd_bench_{int(time.time())}"  # on a server: never touch the app's own alias
         index = KnowledgeIndex(client, alias, embedder, dense_dim, local=not qdrant_url)
         index.ensure()
@@ -162,7 +177,8 @@ def measure(
             )
             print(
                 f"  {rows[-1]['chunks']} chunks: filtered p50 {timings['filtered']['p50']} ms, "
-                f"wide p50 {timings['wide']['p50']} ms",
+                f"wide p50 {timings['wide']['p50']} ms, "
+                f"retrieve p50 {timings['retrieve']['p50']} ms",
                 flush=True,
             )
         if qdrant_url:  # leave a server as we found it (deleting the collection drops its alias)
@@ -175,14 +191,18 @@ def measure(
 
 def report(data: dict) -> str:
     cfg = data["config"]
-    kind = f"BM25 + {cfg['dense_dim']}-d dense (RRF)" if cfg["dense_dim"] else "BM25 only"
+    kind = {
+        "local": "BM25 + packaged 256-d WordLlama (RRF)",
+        "random": f"BM25 + {cfg['dense_dim']}-d random dense (RRF)",
+        "none": "BM25 only",
+    }[cfg["embedder"]]
     where = (
         "embedded Qdrant on disk"
         if cfg["qdrant"] == "embedded"
         else f"Qdrant server {cfg['qdrant']}"
     )
     head = (
-        f"retrieval: KnowledgeIndex.search, {where}, {kind}, "
+        f"retrieval: KnowledgeIndex.search and Retriever.retrieve (search, coverage, moments), {where}, {kind}, "
         f"{data['queries']} eval questions x {data['rounds']} rounds; filtered = router's namespaces + general"
     )
     rows = [
@@ -193,6 +213,8 @@ def report(data: dict) -> str:
             r["filtered"]["p95"],
             r["wide"]["p50"],
             r["wide"]["p95"],
+            r["retrieve"]["p50"],
+            r["retrieve"]["p95"],
             r["machine"]["cpu_busy_fraction"],
         ]
         for r in data["sizes"]
@@ -208,6 +230,8 @@ def report(data: dict) -> str:
                 "filtered p95 ms",
                 "all p50 ms",
                 "all p95 ms",
+                "retrieve p50 ms",
+                "retrieve p95 ms",
                 "machine busy",
             ],
             rows,
@@ -220,7 +244,13 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     p.add_argument("--rounds", type=int, default=2, help="passes over the question set per size")
     p.add_argument(
-        "--dense-dim", type=int, default=0, help="also index random dense vectors of this size"
+        "--embedder",
+        choices=("local", "random", "none"),
+        default="local",
+        help="local: the packaged model (the default); random: --dense-dim random vectors",
+    )
+    p.add_argument(
+        "--dense-dim", type=int, default=0, help="size of random dense vectors (--embedder random)"
     )
     p.add_argument(
         "--budget",
@@ -236,11 +266,13 @@ def main(argv: list[str] | None = None) -> dict:
     data = measure(
         [int(s) for s in args.sizes.split(",") if s.strip()],
         args.rounds,
-        args.dense_dim,
+        args.dense_dim if args.embedder == "random" else 0,
         args.budget,
         args.qdrant_url,
+        embedder_kind=args.embedder,
     )
     data["config"] = {
+        "embedder": args.embedder,
         "dense_dim": args.dense_dim,
         "qdrant": args.qdrant_url or "embedded",
         "command": "python -m bench.retrieval " + " ".join(argv or []),
@@ -249,7 +281,8 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.no_write:
         name = (
             "retrieval"
-            + (f"_dense{args.dense_dim}" if args.dense_dim else "")
+            + (f"_dense{args.dense_dim}" if args.embedder == "random" else "")
+            + ("_bm25" if args.embedder == "none" else "")
             + ("_server" if args.qdrant_url else "")
         )
         print("wrote", write_result(name, data))

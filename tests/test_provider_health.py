@@ -64,9 +64,12 @@ def test_search_falls_back_to_bm25_when_embeddings_fail():
             },
         ]
     )
-    hits, usage = index.search("copper kettle", None, 5)
-    assert hits[0].payload["document_id"] == 1 and hits[0].dense_score is not None and usage
+    result = index.search("copper kettle", None, 5)
+    hits = result.hits
+    assert hits[0].payload["document_id"] == 1 and hits[0].dense_score is not None
+    assert result.usage and result.query_vector is not None
     embedder.down = True
-    hits, usage = index.search("copper kettle", None, 5)
+    result = index.search("copper kettle", None, 5)
+    hits = result.hits
     assert [h.payload["document_id"] for h in hits] == [1]
-    assert hits[0].dense_score is None and hits[0].sparse_score > 0 and usage == []
+    assert hits[0].dense_score is None and hits[0].sparse_score > 0 and result.usage == []

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
-from flask import Flask
+# Before numpy loads: one BLAS thread per process. The embedded index multiplies a 10k x 256
+# matrix per query (~0.5 ms on one thread); OpenBLAS's thread pool made it 16 ms on this 2-core
+# machine under load, and a web worker serving many requests gains nothing from it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from .config import load_config
+from pathlib import Path  # noqa: E402
+
+from flask import Flask  # noqa: E402
+
+from .config import load_config  # noqa: E402
 
 
 def create_app(overrides: dict | None = None, *, deps=None) -> Flask:

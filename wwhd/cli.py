@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 
 import click
 from flask import current_app
@@ -66,8 +67,13 @@ def seed_command() -> None:
 
 
 @wwhd_cli.command("load-samples")
-def load_samples() -> None:
-    """Load the sample knowledge base shipped in wwhd/samples (idempotent)."""
+@click.option(
+    "--folder",
+    type=click.Path(exists=True, file_okay=False),
+    help="A folder with manifest.json and its files (default: the shipped samples).",
+)
+def load_samples(folder: str | None) -> None:
+    """Load the sample knowledge base shipped in wwhd/samples, or another folder (idempotent)."""
     from .deps import get_deps
     from .knowledge.chunking import checksum
     from .knowledge.ingest import find_duplicate, index_document, new_document
@@ -75,7 +81,7 @@ def load_samples() -> None:
     from .knowledge.parsers import ParseError, parse_bytes
 
     seed_namespaces()
-    folder = resources.files("wwhd") / "samples"
+    folder = Path(folder) if folder else resources.files("wwhd") / "samples"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     index = get_deps().index
     loaded = skipped = 0
@@ -123,6 +129,17 @@ def load_samples() -> None:
     "--min-citation-precision", type=click.FloatRange(0, 1), help="Fail below this share (0-1)."
 )
 @click.option("--min-oos-honesty", type=click.FloatRange(0, 1), help="Fail below this share (0-1).")
+@click.option(
+    "--min-oos-honesty-far", type=click.FloatRange(0, 1), help="Fail below this share (0-1)."
+)
+@click.option(
+    "--min-citation-on-time",
+    type=click.FloatRange(0, 1),
+    help="Fail below this share of citations within ±60 s (0-1).",
+)
+@click.option(
+    "--min-answered", type=click.FloatRange(0, 1), help="Fail below this in-scope answered share."
+)
 @click.option("--quiet", is_flag=True, help="No per-case progress lines.")
 def eval_command(
     cases_file: str,
@@ -132,6 +149,9 @@ def eval_command(
     min_mrr: float | None,
     min_citation_precision: float | None,
     min_oos_honesty: float | None,
+    min_oos_honesty_far: float | None,
+    min_citation_on_time: float | None,
+    min_answered: float | None,
     quiet: bool,
 ) -> None:
     """Run evaluation cases (JSON Lines) through the chat pipeline and report answer quality.
@@ -148,6 +168,9 @@ def eval_command(
         "mrr": min_mrr,
         "citation_precision": min_citation_precision,
         "oos_honesty": min_oos_honesty,
+        "oos_honesty_far": min_oos_honesty_far,
+        "citation_on_time": min_citation_on_time,
+        "answered_rate": min_answered,
     }
     deps = get_deps()
 

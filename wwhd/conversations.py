@@ -142,11 +142,12 @@ def finish_turn(
         "covered": final.get("covered"),
     }
     reply.completed_at = utcnow()
-    for position, cited in enumerate(final.get("citations") or [], start=1):
+    for number, cited in enumerate(final.get("citations") or [], start=1):
         db.session.add(
             Citation(
                 message_id=reply.id,
-                position=position,
+                # The answer's [n] for this source (unused sources are not saved, so n may skip).
+                position=cited.get("position") or number,
                 document_id=cited.get("document_id"),
                 chunk_id=cited.get("chunk_id"),
                 title=cited.get("title", "")[:300],

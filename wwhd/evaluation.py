@@ -38,6 +38,9 @@ METRICS = {
     "mrr": "MRR",
     "citation_precision": "Citation precision",
     "oos_honesty": "Out-of-scope honesty",
+    "oos_honesty_far": "Out-of-scope honesty (far)",
+    "citation_on_time": "Citation within ±60 s",
+    "answered_rate": "In-scope answered",
 }
 
 
@@ -208,11 +211,22 @@ def citation_problems(
     return problems
 
 
-def dangling_markers(answer: str, citation_count: int) -> list[int]:
-    """Inline [n] markers that point at no citation (a source the answer invented)."""
-    return sorted(
-        {int(n) for n in MARKER_RE.findall(answer or "") if not 1 <= int(n) <= citation_count}
-    )
+def dangling_markers(answer: str, citations: int | list[Mapping]) -> list[int]:
+    """Inline [n] markers that point at no citation (a source the answer invented). A citation
+    answers to its `position` (the answer's n) when it has one, else to its place in the list."""
+    if isinstance(citations, int):
+        known = set(range(1, citations + 1))
+    else:
+        known = {c.get("position") or i for i, c in enumerate(citations, start=1)}
+    return sorted({int(n) for n in MARKER_RE.findall(answer or "") if int(n) not in known})
+
+
+def cited_moment(citations: list[Mapping], document_id: int | None) -> int | None:
+    """The second of the first citation of `document_id` (the source the answer is said in)."""
+    for c in citations:
+        if c.get("document_id") == document_id:
+            return _timestamp_seconds(c.get("timestamp") or "")
+    return None
 
 
 def duplicate_citations(citations: list[Mapping], window_s: float = 90.0) -> int:
@@ -276,6 +290,9 @@ class CaseResult:
     llm_calls: int
     tokens: int
     ms: float
+    oos_kind: str | None = None  # near | far, for out-of-scope cases that say
+    cited_s: int | None = None  # the first citation of the expected document, in seconds
+    on_time: bool | None = None  # cited_s within ±TIME_TOLERANCE_S of the expected second
     answer: str = ""
     failures: list[str] = field(default_factory=list)
 
@@ -364,13 +381,17 @@ def run_case(
         wrong = citation_problems(cited, passages, chunks.get(cited.get("chunk_id")))
         valid += not wrong
         problems += [f"[{number}] {p}" for p in wrong]
-    dangling = dangling_markers(answer, len(citations))
+    dangling = dangling_markers(answer, citations)
     problems += [f"[{n}] cited in the answer but no such source" for n in dangling]
     routed = final.get("namespaces") or []
     oos = case["out_of_scope"]
     doc_id = document_ids.get(case.get("document") or "")
     rank = first_hit_rank(passages, doc_id, case["timestamp_s"]) if not oos else None
     tokens = sum(int(u.get("total_tokens", 0)) for u in final.get("usage") or [])
+    cited_s = cited_moment(citations, doc_id) if not oos and doc_id is not None else None
+    on_time = None
+    if not oos and doc_id is not None and case["timestamp_s"] is not None:
+        on_time = cited_s is not None and abs(cited_s - case["timestamp_s"]) <= TIME_TOLERANCE_S
     result = CaseResult(
         id=case["id"],
         kind=case.get("kind", ""),
@@ -390,6 +411,9 @@ def run_case(
         duplicate_citations=duplicate_citations(citations),
         out_of_scope=oos,
         honest=oos_honest(answer, citations) if oos else None,
+        oos_kind=case.get("oos") if oos else None,
+        cited_s=cited_s,
+        on_time=on_time,
         llm_calls=int(final.get("llm_calls", 0)),
         tokens=tokens,
         ms=elapsed,
@@ -403,6 +427,8 @@ def run_case(
         result.failures.append("citations")
     if result.honest is False:
         result.failures.append("oos")
+    if result.on_time is False:
+        result.failures.append("moment")
     return result
 
 
@@ -433,6 +459,9 @@ def summarize(results: list[CaseResult]) -> dict:
         if cited
         else None,
         "oos_honesty": mean([float(bool(r.honest)) for r in oos]),
+        "oos_honesty_far": mean([float(bool(r.honest)) for r in oos if r.oos_kind == "far"]),
+        "oos_honesty_near": mean([float(bool(r.honest)) for r in oos if r.oos_kind == "near"]),
+        "citation_on_time": mean([float(r.on_time) for r in in_scope if r.on_time is not None]),
         "answered_rate": mean([float(r.covered) for r in in_scope]),
         "two_citations_rate": mean([float(r.citations >= 2) for r in in_scope]),
         "duplicate_citations": sum(r.duplicate_citations for r in results),
@@ -497,7 +526,7 @@ def format_report(report: dict, minimums: Mapping[str, float | None] | None = No
             f"{label:<26}{_fmt(summary[name]):>10}{(f'{minimum:g}' if minimum is not None else '-'):>10}"
         )
     for key, label in (
-        ("answered_rate", "Answered (in scope)"),
+        ("oos_honesty_near", "Out-of-scope (near)"),
         ("two_citations_rate", "≥2 citations (in scope)"),
         ("duplicate_citations", "Duplicate citations"),
         ("llm_calls_per_answer", "LLM calls/answer"),
@@ -522,6 +551,11 @@ def format_report(report: dict, minimums: Mapping[str, float | None] | None = No
         lines.append(
             f"  {case['id']:<10} {','.join(case['failures']):<18} routed={case['routed_namespaces']} "
             f"rank={case['rank']} got={case['retrieved'][:3]}"
+            + (
+                f" cited={case['cited_s']}s want={case['timestamp']}"
+                if case["on_time"] is False
+                else ""
+            )
         )
         for problem in case["citation_problems"][:3]:
             lines.append(f"             {problem}")

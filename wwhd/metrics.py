@@ -181,7 +181,7 @@ def record_turn(
         )
     if "kb_available" in final:  # crisis replies skip retrieval entirely
         available = bool(final.get("kb_available"))
-        hits = len(final.get("citations") or [])
+        hits = len(final.get("passages") or [])  # retrieved; the answer may cite fewer
         emit(
             config,
             {},

@@ -68,8 +68,10 @@ def qdrant_sparse(
 def ours(
     index: KnowledgeIndex, query: str, namespaces=None, limit: int = 10
 ) -> list[tuple[str, float]]:
-    hits, _ = index.search(query, namespaces, limit)
-    return [(h.chunk_id, h.sparse_score) for h in hits]
+    result = index.search(query, namespaces, limit)
+    # BM25 alone: the fused order is the BM25 order, and each hit carries its raw score.
+    assert [h.chunk_id for h in result.hits] == list(result.sparse)
+    return list(result.sparse.items())
 
 
 def assert_same(a, b):

@@ -1,7 +1,6 @@
 """sparse.term_set: the cached distinct terms of a text, used by coverage on every passage check."""
 
-from wwhd.knowledge import sparse
-from wwhd.knowledge.sparse import analyze_query, coverage, term_set, tokenize
+from wwhd.knowledge.sparse import query_terms, query_vector, term_index, term_set, tokenize
 
 PASSAGE = (
     "When your partner won't talk after an argument, don't chase them. Sit down together later, "
@@ -15,20 +14,8 @@ def test_term_set_is_the_set_of_tokens():
     assert term_set("") == frozenset()
 
 
-def test_coverage_tokenizes_a_passage_once(monkeypatch):
-    calls = []
-    real = sparse.tokenize
-
-    def counting(text):
-        calls.append(text)
-        return real(text)
-
-    monkeypatch.setattr(sparse, "tokenize", counting)
-    text = PASSAGE + " (a text no other test has cached)"
-    ideas = analyze_query("my partner and I argue about money")
-    calls.clear()
-    first = coverage(ideas, text)
-    for _ in range(5):
-        assert coverage(ideas, text) == first
-    assert calls.count(text) == 1
-    assert 0 < first <= 1
+def test_query_terms_are_distinct_and_weigh_one_each():
+    terms = query_terms("Money, money, money: how do I save money?")
+    assert terms == ["money", "save"]
+    indices, values = query_vector("Money, money, money: how do I save money?")
+    assert indices == sorted(term_index(t) for t in terms) and values == [1.0, 1.0]

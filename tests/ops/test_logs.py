@@ -15,8 +15,10 @@ PASSWORD = "Sup3r-Secret-Passw0rd-7781"
 WRONG_PASSWORD = "Wr0ng-Guess-Passw0rd-5512"
 API_KEY = "sk-test-LOGSCAN-9f8e7d6c5b4a39281706"
 JWT_SECRET = "jwt-secret-LOGSCAN-0123456789abcdefghijklmnop"
+# On topic enough to be answered (so it reaches the LLM), with secrets in it.
 MESSAGE = (
-    "My bank PIN is 4417-ZQX and my wife's name is Quennell, how do we stop fighting about money?"
+    "My wife Quennell and I keep fighting about money and spending, and our budget talks end in "
+    "arguments about money and savings (PIN 4417-ZQX). How do we stop fighting about money?"
 )
 
 

@@ -189,6 +189,7 @@ def test_token_usage_cost_and_retrieval_for_a_turn(llm_app, fake_llm, emf):
     retrieval = emf.docs("RetrievalHits")
     assert len(retrieval) == 1
     validate_emf(retrieval[0])
+    # Retrieved passages (all shown); the message saves the ones the answer cites ([1] here).
     assert retrieval[0]["RetrievalHits"] == len(reply.get_json()["citations"]) > 0
     assert retrieval[0]["EmptyRetrievals"] == 0 and retrieval[0]["KnowledgeBaseUnavailable"] == 0
 

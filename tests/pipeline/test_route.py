@@ -10,6 +10,7 @@ from wwhd.knowledge.namespaces import NamespaceInfo
 from wwhd.pipeline import nodes
 from wwhd.pipeline.context import PipelineContext
 from wwhd.providers.base import AnswerRequest, ChatModel, Usage
+from wwhd.retrieval.query import keyword_scores
 
 REGISTRY = (
     NamespaceInfo("general", "Anything else", ()),
@@ -47,7 +48,7 @@ def route(question: str, model: ChatModel, **context) -> dict:
 
 def test_ambiguous_question_asks_the_llm_and_says_so_when_it_names_nothing():
     model = ScriptedRouter("none")
-    assert nodes.keyword_scores(AMBIGUOUS, REGISTRY) == {}  # keywords cannot decide this one
+    assert keyword_scores(AMBIGUOUS, REGISTRY) == {}  # keywords cannot decide this one
     out = route(AMBIGUOUS, model)
     assert len(model.calls) == 1
     assert out["route_method"] == "llm" and out["llm_calls"] == 1

@@ -6,21 +6,22 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
+from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
 from ..offload import cpu_bound
 from ..providers.base import Embedder, Usage
 from . import sparse
+from .local_dense import DenseMatrix
 from .local_sparse import SparsePostings
 
 log = logging.getLogger(__name__)
 
 SPARSE = "bm25"
 DENSE = "dense"
-RRF_K = 60
 UPSERT_BATCH = 64
 PAYLOAD_FIELDS = (
     "document_id",
@@ -41,6 +42,19 @@ PAYLOAD_FIELDS = (
 
 class IndexUnavailable(RuntimeError):
     """Qdrant could not be reached or refused the operation."""
+
+
+@dataclass
+class SearchResult:
+    """Fused hits best first, plus what the coverage decision reads: each side's raw scores by
+    point id, the query's vector and BM25 terms, and embedding usage."""
+
+    hits: list[Hit] = field(default_factory=list)
+    dense: dict[str, float] = field(default_factory=dict)
+    sparse: dict[str, float] = field(default_factory=dict)
+    terms: dict[int, float] = field(default_factory=dict)
+    query_vector: list[float] | None = None
+    usage: list[Usage] = field(default_factory=list)
 
 
 @dataclass
@@ -81,8 +95,10 @@ class KnowledgeIndex:
         self.embedder = embedder
         self._embed_dim = embed_dim
         self._lock = threading.RLock() if local else None
-        # Local mode scores sparse vectors point by point; in-process postings answer instead.
+        # Local mode scores and filters point by point in Python; in-process postings (BM25)
+        # and a dense matrix answer instead, with Qdrant as the store.
         self._postings = SparsePostings() if local else None
+        self._dense = DenseMatrix() if local and embedder else None
         self._ready = False
 
     # -- collection lifecycle -------------------------------------------------------------------
@@ -167,12 +183,28 @@ class KnowledgeIndex:
                     "embedding model changed: alias moved", extra={"from": current, "to": wanted}
                 )
         if self._postings is not None:
+            self._relax_local_commits()
             self._load_postings()
         self._ready = True
         return created
 
+    def _relax_local_commits(self) -> None:
+        """Embedded Qdrant writes every point in its own SQLite transaction; with the default
+        journal each commit waits for an fsync (~15 ms here, 8 of 12 s of a 512-chunk upsert).
+        WAL with synchronous=NORMAL makes a commit a write to the log, still safe if the process
+        dies; a power cut can lose the last writes, which the index heals from SQL (the system
+        of record) like any other drift."""
+        local = getattr(self.client, "_client", None)
+        for collection in getattr(local, "collections", {}).values():
+            connection = getattr(getattr(collection, "storage", None), "storage", None)
+            if connection is not None:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.execute("PRAGMA synchronous=NORMAL")
+
     def _load_postings(self) -> None:
         self._postings.clear()
+        if self._dense is not None:
+            self._dense.clear()
         offset = None
         while True:
             points, offset = self._call(
@@ -181,12 +213,20 @@ class KnowledgeIndex:
                 limit=1024,
                 offset=offset,
                 with_payload=["namespace", "document_id"],
-                with_vectors=[SPARSE],
+                with_vectors=[SPARSE, DENSE] if self._dense is not None else [SPARSE],
             )
             for point in points:
+                payload = point.payload or {}
+                dense = (point.vector or {}).get(DENSE)
+                if dense is not None and self._dense is not None:
+                    self._dense.add(
+                        str(point.id),
+                        dense,
+                        payload.get("namespace", ""),
+                        payload.get("document_id") or 0,
+                    )
                 vector = (point.vector or {}).get(SPARSE)
                 if vector is not None:
-                    payload = point.payload or {}
                     self._postings.add(
                         str(point.id),
                         list(vector.indices),
@@ -221,6 +261,15 @@ class KnowledgeIndex:
                     qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"])
                 )
             self._call(self.client.upsert, self.alias, points=points, wait=True)
+            if self._dense is not None and dense:
+                with self._lock:
+                    for chunk, vector in zip(batch, dense):
+                        self._dense.add(
+                            str(chunk["id"]),
+                            vector,
+                            chunk["payload"].get("namespace", ""),
+                            chunk["payload"].get("document_id") or 0,
+                        )
             if self._postings is not None:
                 with self._lock:
                     for chunk, (indices, values) in zip(batch, sparse_vectors):
@@ -244,6 +293,8 @@ class KnowledgeIndex:
         if self._postings is not None:
             with self._lock:
                 self._postings.remove_document(document_id)
+                if self._dense is not None:
+                    self._dense.remove_document(document_id)
 
     def delete_points(self, ids: list[str]) -> None:
         if ids:
@@ -258,6 +309,8 @@ class KnowledgeIndex:
                 with self._lock:
                     for point_id in ids:
                         self._postings.remove(str(point_id))
+                        if self._dense is not None:
+                            self._dense.remove(str(point_id))
 
     def set_document_payload(self, document_id: int, fields: dict) -> None:
         """Overwrite document-level payload fields (title, namespace, urls…) on all of its points."""
@@ -271,6 +324,8 @@ class KnowledgeIndex:
         if self._postings is not None and "namespace" in fields:
             with self._lock:
                 self._postings.set_namespace(document_id, fields["namespace"])
+                if self._dense is not None:
+                    self._dense.set_namespace(document_id, fields["namespace"])
 
     def other_collections(self) -> list[str]:
         """Collections of this alias family that the alias no longer points at (old embedding models)."""
@@ -329,8 +384,15 @@ class KnowledgeIndex:
 
     def search(
         self, query: str, namespaces: Iterable[str] | None = None, limit: int = 20
-    ) -> tuple[list[Hit], list[Usage]]:
-        """Hybrid search: BM25 always, dense when configured, fused with reciprocal-rank fusion."""
+    ) -> SearchResult:
+        """Hybrid search: BM25 and dense rankings fused with reciprocal-rank fusion.
+
+        The fused order comes from Qdrant's Query API (a prefetch per vector, `FusionQuery(RRF)`)
+        on a server; embedded, BM25 comes from the in-process postings (local mode scores sparse
+        vectors point by point) and the two rankings go through qdrant-client's own RRF function,
+        the one its local mode runs for `FusionQuery`. Each side's raw score is kept for the
+        coverage decision.
+        """
         self.ensure()
         indices, values = sparse.query_vector(query)
         query_filter = None
@@ -338,80 +400,118 @@ class KnowledgeIndex:
             query_filter = qm.Filter(
                 must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))]
             )
-        requests = []
-        local_sparse: list[tuple[str, float]] = []
-        if indices and self._postings is not None:
-            with self._lock:
-                local_sparse = self._postings.search(indices, values, namespaces, limit)
-        elif indices:
-            requests.append(
-                qm.QueryRequest(
-                    query=qm.SparseVector(indices=indices, values=values),
-                    using=SPARSE,
-                    filter=query_filter,
-                    limit=limit,
-                    with_payload=True,
-                )
+        result = SearchResult(terms=dict(zip(indices, values)))
+        dense_query = self._embed_query(query, result)
+        sparse_query = qm.SparseVector(indices=indices, values=values) if indices else None
+        if dense_query is None and sparse_query is None:
+            return result
+        if self._postings is not None:
+            self._search_local(sparse_query, dense_query, namespaces, limit, result)
+        else:
+            self._search_server(sparse_query, dense_query, query_filter, limit, result)
+        return result
+
+    def _embed_query(self, query: str, result: SearchResult) -> list[float] | None:
+        if not self.embedder:
+            return None
+        try:
+            vectors, usage = self.embedder.embed([query])
+        except Exception as exc:  # the embedding provider is down: BM25 alone still answers
+            log.warning(
+                "query embedding failed; searching BM25 only",
+                extra={"error_type": type(exc).__name__},
             )
-        usages: list[Usage] = []
-        if self.embedder:
-            try:
-                vectors, usage = self.embedder.embed([query])
-            except Exception as exc:  # the embedding provider is down: BM25 alone still answers
-                log.warning(
-                    "query embedding failed; searching BM25 only",
-                    extra={"error_type": type(exc).__name__},
-                )
-            else:
-                usages.append(usage)
-                requests.append(
-                    qm.QueryRequest(
-                        query=vectors[0],
-                        using=DENSE,
-                        filter=query_filter,
-                        limit=limit,
-                        with_payload=True,
-                    )
-                )
-        if not requests and not local_sparse:
-            return [], usages
-        # Each ranking is [(id, score, payload)]; fusing here keeps each side's raw score for cut-offs.
-        rankings: list[tuple[bool, list[tuple[str, float, dict]]]] = []
-        if local_sparse:
-            points = self._call(
-                self.client.retrieve,
-                self.alias,
-                ids=[pid for pid, _ in local_sparse],
+            return None
+        result.usage.append(usage)
+        result.query_vector = vectors[0]
+        return vectors[0]
+
+    def _search_server(self, sparse_query, dense_query, query_filter, limit, result) -> None:
+        prefetch = []
+        if sparse_query is not None:
+            prefetch.append(
+                qm.Prefetch(query=sparse_query, using=SPARSE, filter=query_filter, limit=limit)
+            )
+        if dense_query is not None:
+            prefetch.append(
+                qm.Prefetch(query=dense_query, using=DENSE, filter=query_filter, limit=limit)
+            )
+        # One round trip: the fused ranking plus each prefetch alone for its raw scores.
+        requests = [
+            qm.QueryRequest(
+                prefetch=prefetch,
+                query=qm.FusionQuery(fusion=qm.Fusion.RRF),
+                limit=limit,
                 with_payload=True,
             )
-            payloads = {str(p.id): p.payload or {} for p in points}
+        ] + [
+            qm.QueryRequest(query=p.query, using=p.using, filter=query_filter, limit=limit)
+            for p in prefetch
+        ]
+        fused, *sides = self._call(self.client.query_batch_points, self.alias, requests=requests)
+        for request, side in zip(requests[1:], sides):
+            scores = result.dense if request.using == DENSE else result.sparse
+            scores.update({str(p.id): p.score for p in side.points})
+        result.hits = [self._hit(str(p.id), p.score, p.payload or {}, result) for p in fused.points]
+
+    def _search_local(self, sparse_query, dense_query, namespaces, limit, result):
+        rankings: list[list[qm.ScoredPoint]] = []
+        if sparse_query is not None:
+            with self._lock:
+                ranked = self._postings.search(
+                    sparse_query.indices, sparse_query.values, namespaces, limit
+                )
+            result.sparse.update(ranked)
             rankings.append(
-                (
-                    False,
-                    [(pid, score, payloads[pid]) for pid, score in local_sparse if pid in payloads],
-                )
+                [qm.ScoredPoint(id=pid, version=0, score=score) for pid, score in ranked]
             )
-        if requests:  # one round trip for the server's sparse and/or dense searches
-            results = self._call(self.client.query_batch_points, self.alias, requests=requests)
-            for req_no, result in enumerate(results):
-                is_dense = requests[req_no].using == DENSE
-                rankings.append(
-                    (is_dense, [(str(p.id), p.score, p.payload or {}) for p in result.points])
-                )
-        hits: dict[str, Hit] = {}
-        for is_dense, ranking in rankings:
-            for rank, (point_id, score, payload) in enumerate(ranking):
-                hit = hits.setdefault(point_id, Hit(point_id, 0.0, payload))
-                hit.score += 1.0 / (RRF_K + rank + 1)
-                if is_dense:
-                    hit.dense_score = score
-                else:
-                    hit.sparse_score = score
-        ranked = sorted(hits.values(), key=lambda h: -h.score)
-        if not self.embedder:
-            for hit in ranked:
-                hit.score = hit.sparse_score
-        return ranked[:limit], usages
+        if dense_query is not None:
+            with self._lock:
+                ranked = self._dense.search(dense_query, namespaces, limit)
+            result.dense.update(ranked)
+            rankings.append(
+                [qm.ScoredPoint(id=pid, version=0, score=score) for pid, score in ranked]
+            )
+        fused = reciprocal_rank_fusion([list(r) for r in rankings if r], limit=limit)
+        ids = [str(p.id) for p in fused]
+        stored = (
+            self._call(self.client.retrieve, self.alias, ids=ids, with_payload=True) if ids else []
+        )
+        payloads = {str(p.id): p.payload or {} for p in stored}
+        result.hits = [
+            self._hit(pid, p.score, payloads[pid], result)
+            for pid, p in zip(ids, fused)
+            if pid in payloads
+        ]
+
+    @staticmethod
+    def _hit(point_id: str, fused: float, payload: dict, result: SearchResult) -> Hit:
+        return Hit(
+            point_id,
+            fused,
+            payload,
+            sparse_score=result.sparse.get(point_id, 0.0),
+            dense_score=result.dense.get(point_id),
+        )
+
+    def term_frequencies(self, indices: list[int]) -> tuple[dict[int, int], int]:
+        """({term: points holding it}, points in the collection) for the coverage decision.
+
+        Embedded: read off the postings. Server: one batched sparse query per term with limit 1
+        tells presence, which is all the decision uses (counted as 1)."""
+        self.ensure()
+        if not indices:
+            return {}, 0
+        if self._postings is not None:
+            with self._lock:
+                return self._postings.document_frequency(indices)
+        requests = [
+            qm.QueryRequest(query=qm.SparseVector(indices=[i], values=[1.0]), using=SPARSE, limit=1)
+            for i in indices
+        ]
+        answers = self._call(self.client.query_batch_points, self.alias, requests=requests)
+        present = {i: len(a.points) for i, a in zip(indices, answers)}
+        return present, self.count()
 
     def healthy(self) -> tuple[bool, str]:
         try:

@@ -123,6 +123,10 @@ class SparsePostings:
             )
         return frozen
 
+    def document_frequency(self, indices: Iterable[int]) -> tuple[dict[int, int], int]:
+        """({term: number of live points holding it}, number of live points)."""
+        return {term: self._df.get(term, 0) for term in indices}, len(self._slot_of)
+
     def search(
         self, indices: list[int], values: list[float], namespaces: Iterable[str] | None, limit: int
     ) -> list[tuple[str, float]]:

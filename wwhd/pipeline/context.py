@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..knowledge.index import KnowledgeIndex
 from ..knowledge.namespaces import NamespaceInfo
 from ..providers.base import ChatModel
+from ..retrieval import Retriever, retriever_for
 
 
 class Cancelled(Exception):
@@ -20,11 +21,12 @@ class PipelineContext:
     index: KnowledgeIndex
     registry: tuple[NamespaceInfo, ...]
     cancel: threading.Event = field(default_factory=threading.Event)
-    search_limit: int = 20
-    max_passages: int = 5
-    relative_cutoff: float = 0.45  # keep hits scoring at least this share of the best one
-    min_coverage: float = 0.5  # share of query terms the best passage must contain
     llm_routing: bool = True  # ask the LLM when keywords and retrieval cannot decide
+    retriever_override: Retriever | None = None  # tests and evaluation may pass their own
+
+    @property
+    def retriever(self) -> Retriever:
+        return self.retriever_override or retriever_for(self.index)
 
     def check_cancelled(self) -> None:
         if self.cancel.is_set():

@@ -38,6 +38,12 @@ def run_turn(graph, state: ChatState, context: PipelineContext) -> Iterator[tupl
     cited = False
     for mode, chunk in graph.stream(state, context=context, stream_mode=["updates", "custom"]):
         if mode == "custom":
+            # The answer node sends the sources once it knows the reply answers the question.
+            if "citations" in chunk:
+                if not cited:
+                    cited = True
+                    yield "citations", chunk["citations"]
+                continue
             if not cited:
                 cited = True
                 yield "citations", []
@@ -53,9 +59,6 @@ def run_turn(graph, state: ChatState, context: PipelineContext) -> Iterator[tupl
                     final["timings"] = {**final["timings"], **value}
                 else:
                     final[key] = value
-            if update and "citations" in update and not cited:
-                cited = True
-                yield "citations", update["citations"]
     if not cited:
         yield "citations", final.get("citations", [])
     yield "final", final

@@ -15,9 +15,10 @@ class ChatState(TypedDict, total=False):
     route_confidence: float
     route_method: str  # hint | keywords | retrieval | llm
     passages: list[dict]  # retrieved, cut and de-duplicated; [n] is passages[n-1]
-    citations: list[dict]  # what the client shows for passages
+    citations: list[dict]  # the passages the answer cites, with their [n] as `position`
     kb_available: bool  # False when Qdrant could not be searched
     covered: bool  # the knowledge base has something on the question
+    evidence: dict | None  # the coverage decision's signals (retrieval.coverage.Evidence)
     answer: str
     safety: list[str]  # rule names that fired
     crisis: bool  # self-harm: a safe reply replaces the answer

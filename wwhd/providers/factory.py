@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
 from .base import ChatModel, Embedder
+from .local_embed import MODEL_NAME, LocalEmbedder
+
+log = logging.getLogger(__name__)
 
 
 def make_chat_model(config: Mapping) -> ChatModel:
@@ -23,14 +27,28 @@ def make_chat_model(config: Mapping) -> ChatModel:
     return OfflineChatModel()
 
 
+EMBED_OFF = frozenset({"none", "off", "bm25"})
+EMBED_LOCAL = frozenset({"", "local", MODEL_NAME})
+
+
 def make_embedder(config: Mapping) -> Embedder | None:
-    """Dense embeddings only when a model is named and a provider can serve it; sparse BM25 works alone."""
-    if config["PROVIDER"] != "openai" or not config["MODEL_EMBED"]:
+    """Dense vectors come from the packaged local model unless an OpenAI-compatible model is named
+    (and a provider is configured to serve it); `MODEL_EMBED=none` turns dense off (BM25 only)."""
+    name = (config["MODEL_EMBED"] or "").strip()
+    if name.lower() in EMBED_OFF:
         return None
+    if name.lower() in EMBED_LOCAL or config["PROVIDER"] != "openai":
+        if name.lower() not in EMBED_LOCAL:
+            log.warning(
+                "MODEL_EMBED names a remote model but no OpenAI-compatible provider is set; "
+                "using the local embedder",
+                extra={"model": name},
+            )
+        return LocalEmbedder()
     from .openai_compat import OpenAIEmbedder
 
     return OpenAIEmbedder(
-        model=config["MODEL_EMBED"],
+        model=name,
         api_key=config["OPENAI_API_KEY"],
         base_url=config["OPENAI_BASE_URL"] or None,
         timeout=config["LLM_TIMEOUT_S"],

@@ -1,0 +1,38 @@
+"""Every number the retrieval policy uses, in one place, each with why it has its value.
+
+Measured on the dev split of eval/unseen (never the held-out split) and the shipped sample set;
+`python -m bench.retrieval_grid` reprints the sweeps behind them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    # Candidates per side (dense, BM25) before fusion: 20 holds the right talk for every dev
+    # question; 40 changed no decision and doubled moment work.
+    search_limit: int = 20
+    # Passages handed to the answer: the offline answer quotes up to 3, a model reads 5.
+    max_passages: int = 5
+    # A hit stays when its cosine is within this of the best hit's: a gap relative to the
+    # question, since wordllama cosines run from ~0.3 to ~0.8 by question length.
+    dense_gap: float = 0.08
+    # ...or when its BM25 is at least this share of the best BM25.
+    sparse_share: float = 0.45
+    # Coverage: covered when best cosine − unknown_penalty × unknown share ≥ min_covered_score.
+    # The unknown share is the IDF-weighted share of the question's terms no chunk holds.
+    unknown_penalty: float = 0.4
+    min_covered_score: float = 0.08
+    # Moments: a line is judged on itself and on the few lines around it (short cues alone say
+    # little); the context counts this much of the line's own similarity.
+    context_weight: float = 0.5
+    context_lines: int = 2
+    # Two citations of one video closer than this are one moment (90 s ≈ one chunk of speech).
+    same_source_window_s: float = 90.0
+    # Routing: a namespace is suggested when at least this many of its keywords appear.
+    min_keyword_hits: int = 1
+
+
+DEFAULT = RetrievalSettings()
