@@ -639,3 +639,62 @@ def test_gunicorn_config_fits_alb_and_ecs(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert conf["bind"] == "127.0.0.1:9001" and conf["workers"] == 3
+
+
+BUILDSPEC = COPILOT / "pipelines" / "wwhd-main" / "buildspec.yml"
+
+
+def test_buildspec_pins_and_verifies_copilot() -> None:
+    spec = yaml.safe_load(BUILDSPEC.read_text())
+    variables = spec["env"]["variables"]
+    # The sha256 AWS publishes for copilot_1.34.1_linux_amd64.tar.gz: aws/homebrew-tap
+    # bottle-configs/copilot-cli.json (commit 8748343, "upgrade copilot-cli to v1.34.1"), an
+    # archive of the release's copilot-linux made by aws/copilot-cli
+    # .github/workflows/homebrew.yml ("tar czf copilot_${semvar}_linux_amd64.tar.gz copilot").
+    assert variables["COPILOT_VERSION"] == "1.34.1"
+    assert variables["COPILOT_SHA256"] == (
+        "62bd2d7553bec2aa7d6852ed2f275c31224d5a61d0caeb0a40e2875d86793d93"
+    )
+    install = spec["phases"]["install"]["commands"]
+    download = next(i for i, c in enumerate(install) if "copilot.tar.gz" in c and "curl" in c)
+    assert (
+        "releases/download/v${COPILOT_VERSION}/copilot_${COPILOT_VERSION}_linux_amd64"
+        in (install[download])
+    )
+    check = next(i for i, c in enumerate(install) if "sha256sum -c" in c)
+    unpack = next(i for i, c in enumerate(install) if c.startswith("tar "))
+    assert download < check < unpack, "verify before the binary is unpacked or run"
+    assert not any("copilot-linux" in c for c in install[:unpack])
+    text = BUILDSPEC.read_text()
+    assert "ecs-cli-v2-release" not in text and "wget" not in text
+
+
+def test_sha256_check_rejects_a_different_download(tmp_path: Path) -> None:
+    spec = yaml.safe_load(BUILDSPEC.read_text())
+    check = next(c for c in spec["phases"]["install"]["commands"] if "sha256sum -c" in c)
+    (tmp_path / "copilot.tar.gz").write_bytes(b"not the release")
+    env = {"PATH": "/usr/bin:/bin", **spec["env"]["variables"]}
+    result = subprocess.run(["bash", "-c", check], cwd=tmp_path, env=env, capture_output=True)
+    assert result.returncode != 0
+
+
+def test_release_gate_installs_once_and_runs_postgres_and_redis_tests() -> None:
+    spec = yaml.safe_load(BUILDSPEC.read_text())
+    variables = spec["env"]["variables"]
+    commands = [c for phase in spec["phases"].values() for c in phase.get("commands", [])]
+    installs = [c for c in commands if "pip install" in c or re.search(r"\bmake\b.*\.dev", c)]
+    # `make test` depends on the .venv/.dev stamp, so it reuses this install (Makefile).
+    assert installs == ["make PYTHON=python3.11 .venv/.dev"], installs
+    assert "$(VENV)/.dev" in (ROOT / "Makefile").read_text()
+    assert spec["phases"]["build"]["commands"] == ["make test"]
+    # Required, not optional: tests/conftest.py and tests/ops/test_limits.py fail instead of
+    # skipping when these are set and the service is unreachable.
+    assert variables["WWHD_REQUIRE_POSTGRES"] == "1" and variables["WWHD_REQUIRE_REDIS"] == "1"
+    conftest = (ROOT / "tests" / "conftest.py").read_text()
+    assert "WWHD_REQUIRE_POSTGRES" in conftest and "WWHD_TEST_POSTGRES_URL" in conftest
+    limits = (ROOT / "tests" / "ops" / "test_limits.py").read_text()
+    assert "WWHD_REQUIRE_REDIS" in limits and "WWHD_TEST_REDIS_URL" in limits
+    assert urlparse(variables["WWHD_TEST_POSTGRES_URL"]).port == 5432
+    for name in ("POSTGRES_IMAGE", "REDIS_IMAGE"):
+        assert variables[name].startswith("public.ecr.aws/docker/library/"), name
+        assert any(f'"${name}"' in c and "docker run" in c for c in commands), name
