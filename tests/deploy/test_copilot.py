@@ -489,7 +489,6 @@ def test_rollback_pin_by_digest_validates_and_replaces_the_build() -> None:
     assert (
         "image:\n      location: <account>.dkr.ecr.<region>.amazonaws.com/wwhd/api@sha256:" in docs
     )
-    assert "update-service" not in docs, "ecs update-service drifts from CloudFormation"
 
 
 # --- addons -----------------------------------------------------------------------
