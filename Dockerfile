@@ -1,6 +1,8 @@
 # WWHD API image: gunicorn + gevent behind the ALB; see docs/deploying.md.
 # Pinned patch + Debian release so rebuilds are reproducible; bump deliberately.
-FROM python:3.11.13-slim-bookworm
+# The ECR Public mirror of Docker's official image: CodeBuild's shared IPs would hit Docker
+# Hub's anonymous pull limit. Same image, same tags (copilot/qdrant-snapshot/Dockerfile too).
+FROM public.ecr.aws/docker/library/python:3.11.13-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -26,6 +28,8 @@ RUN mkdir -p /data && chown wwhd:wwhd /data
 USER 10001:10001
 EXPOSE 8000
 
+# For `docker run` only: ECS ignores an image's HEALTHCHECK. On ECS the same probe runs from
+# image.healthcheck in copilot/api/manifest.yml (tests/deploy keeps the two identical).
 # slim has no curl: probe /health with the interpreter we already ship.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=4)"]

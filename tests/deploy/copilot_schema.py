@@ -4,6 +4,10 @@ Copilot ignores unknown keys, so every object here sets additionalProperties: fa
 a misspelled key fails validation instead of silently deploying without the setting.
 Field names follow the Copilot manifest reference (v1.34). Add a field here before
 using it in a manifest.
+
+Where Copilot's own validation rejects a value, the schema rejects it too. The rules are copied
+from aws/copilot-cli internal/pkg/manifest/validate.go (mirror at v1.33.2-5-g4c858e718; the
+validation code is unchanged in v1.34.x) and cited next to each rule below.
 """
 
 from typing import Any
@@ -148,7 +152,12 @@ HTTP = {
                 "redirect_to_https": BOOL,
                 "target_container": STRING,
                 "target_port": PORT,
-                "version": {"enum": ["http1", "http2", "grpc"]},
+                # validate.go httpProtocolVersions = {"GRPC", "HTTP1", "HTTP2"}, compared
+                # after strings.ToUpper: any letter case is accepted, nothing else is.
+                "version": {
+                    "type": "string",
+                    "pattern": r"^([gG][rR][pP][cC]|[hH][tT][tT][pP][12])$",
+                },
             }
         ),
     ]
@@ -235,18 +244,32 @@ SECRETS = {
     },
 }
 
+# validate.go EFSVolumeConfiguration.validate(): uid and gid come together, "uid" must not
+# be 0, and uid/gid are mutually exclusive with id/root_dir/auth (bring-your-own filesystem).
+# uid/gid are uint32 in the manifest struct (storage.go EFSVolumeConfiguration).
+_EFS_ID = {"type": "integer", "minimum": 0, "maximum": 4294967295}
 EFS = {
     "oneOf": [
         BOOL,
-        obj(
-            {
-                "id": {"oneOf": [STRING, FROM_CFN]},
-                "root_dir": STRING,
-                "auth": obj({"iam": BOOL, "access_point_id": STRING}),
-                "uid": {"type": "integer", "minimum": 0},
-                "gid": {"type": "integer", "minimum": 0},
-            }
-        ),
+        {
+            **obj(
+                {
+                    "id": {"oneOf": [STRING, FROM_CFN]},
+                    "root_dir": STRING,
+                    "auth": obj({"iam": BOOL, "access_point_id": STRING}),
+                    "uid": {**_EFS_ID, "minimum": 1},
+                    "gid": _EFS_ID,
+                }
+            ),
+            "dependentRequired": {"uid": ["gid"], "gid": ["uid"]},
+            "not": {
+                "anyOf": [
+                    {"required": ["uid", "id"]},
+                    {"required": ["uid", "root_dir"]},
+                    {"required": ["uid", "auth"]},
+                ]
+            },
+        },
     ]
 }
 

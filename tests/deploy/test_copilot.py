@@ -2,6 +2,7 @@
 
 import copy
 import importlib.util
+import json
 import re
 import runpy
 import shutil
@@ -100,12 +101,21 @@ def interpolate(value: Any, env: str) -> Any:
     return value
 
 
-def merge(base: Any, override: Any) -> Any:
-    """Approximates Copilot's ApplyEnv: maps merge, anything else (count included) replaces."""
+def merge(base: Any, override: Any, key: str = "") -> Any:
+    """Approximates Copilot's ApplyEnv: maps merge, anything else (count included) replaces.
+
+    Like Copilot's imageTransformer (aws/copilot-cli internal/pkg/manifest/transform.go), an
+    environment's image.location drops the base image.build and vice versa.
+    """
     if isinstance(base, dict) and isinstance(override, dict):
         out = dict(base)
-        for key, value in override.items():
-            out[key] = value if key == "count" else merge(base.get(key), value)
+        if key == "image":
+            if "location" in override:
+                out.pop("build", None)
+            if "build" in override:
+                out.pop("location", None)
+        for k, value in override.items():
+            out[k] = value if k == "count" else merge(base.get(k), value, k)
         return out
     return copy.deepcopy(override) if override is not None else base
 
@@ -205,6 +215,49 @@ def test_mutated_manifest_fails_validation(path: Path, kind: str, mutate) -> Non
     mutate(doc)
     with pytest.raises(jsonschema.ValidationError):
         validate(doc, kind)  # ...the typo is not
+
+
+def _dev_efs(doc: dict) -> dict:
+    return doc["environments"]["dev"]["storage"]["volumes"]["data"]["efs"]
+
+
+# Each rejected by aws/copilot-cli internal/pkg/manifest/validate.go, so the schema must too:
+# EFSVolumeConfiguration.validate() ("uid" must not be 0; gid needs uid and uid needs gid;
+# uid/gid exclude id/root_dir/auth) and RoutingRule.validate() (version must be GRPC, HTTP1
+# or HTTP2 after strings.ToUpper).
+COPILOT_REJECTS = {
+    "efs-uid-0": lambda d: _dev_efs(d).update(uid=0),
+    "efs-uid-without-gid": lambda d: _dev_efs(d).pop("gid"),
+    "efs-gid-without-uid": lambda d: _dev_efs(d).pop("uid"),
+    "efs-uid-with-byo-id": lambda d: _dev_efs(d).update(id="fs-12345678"),
+    "efs-uid-over-uint32": lambda d: _dev_efs(d).update(uid=2**32),
+    "http-version-http3": lambda d: d["http"].update(version="http3"),
+}
+
+
+@pytest.mark.parametrize("mutate", COPILOT_REJECTS.values(), ids=COPILOT_REJECTS.keys())
+def test_schema_rejects_what_copilot_rejects(mutate) -> None:
+    doc = load(API)
+    validate(doc, "Load Balanced Web Service")
+    mutate(doc)
+    with pytest.raises(jsonschema.ValidationError):
+        validate(doc, "Load Balanced Web Service")
+
+
+@pytest.mark.parametrize("version", ["grpc", "GRPC", "http1", "HTTP2", "Http2"])
+def test_schema_accepts_http_version_in_any_case(version: str) -> None:
+    # validate.go compares strings.ToUpper(version) with {"GRPC", "HTTP1", "HTTP2"}.
+    doc = load(API)
+    doc["http"]["version"] = version
+    validate(doc, "Load Balanced Web Service")
+
+
+def test_manifest_comments_point_at_real_files() -> None:
+    for path in manifest_files():
+        for ref in re.findall(
+            r"(tests/deploy/[\w./-]+|docs/[\w./-]+\.md|scripts/[\w.-]+)", path.read_text()
+        ):
+            assert (ROOT / ref.rstrip(".,)")).exists(), f"{path}: names missing {ref}"
 
 
 # --- consistency -------------------------------------------------------------------
@@ -401,6 +454,43 @@ def test_api_alias_per_environment() -> None:
         assert for_env(api, env)["http"]["alias"], f"{env}: HTTPS needs an alias on the certificate"
 
 
+def test_app_env_per_environment_is_strict_and_honest() -> None:
+    # Every AWS environment is public: none runs APP_ENV=dev (demo accounts). dev and staging
+    # say staging, prod says production; both are strict classes in wwhd.config.
+    config = pytest.importorskip("wwhd.config")
+    api = load(API)
+    expected = {"dev": "staging", "staging": "staging", "prod": "production"}
+    for env, app_env in expected.items():
+        assert for_env(api, env)["variables"]["APP_ENV"] == app_env, env
+        cls = config.CONFIGS[app_env]
+        assert cls.DEMO_USER is False and issubclass(cls, config.StagingConfig), app_env
+    with pytest.raises(RuntimeError, match="JWT_SECRET"):
+        config.load_config({"APP_ENV": "staging", "JWT_SECRET": ""})
+
+
+ROLLBACK_IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/wwhd/api@sha256:" + "a" * 64
+
+
+def test_rollback_pin_by_digest_validates_and_replaces_the_build() -> None:
+    # docs/deploying.md "Rollback": pin one environment to a previous image with
+    # environments.<env>.image.location, then `copilot deploy`. Copilot's imageTransformer
+    # (internal/pkg/manifest/transform.go) clears image.build when an environment sets
+    # image.location, so the deploy pushes nothing new and the ECS service moves through
+    # CloudFormation (no drift). The repository name is <app>/<service>
+    # (internal/pkg/cli/deploy/workload.go RepoName).
+    api = load(API)
+    api["environments"]["prod"]["image"] = {"location": ROLLBACK_IMAGE}
+    validate(api, "Load Balanced Web Service")
+    prod = for_env(api, "prod")
+    assert prod["image"]["location"] == ROLLBACK_IMAGE and "build" not in prod["image"]
+    assert prod["image"]["port"] == 8000 and prod["image"]["healthcheck"]
+    assert "build" in for_env(api, "staging")["image"], "other environments keep building"
+    docs = (ROOT / "docs" / "deploying.md").read_text()
+    assert (
+        "image:\n      location: <account>.dkr.ecr.<region>.amazonaws.com/wwhd/api@sha256:" in docs
+    )
+
+
 # --- addons -----------------------------------------------------------------------
 
 
@@ -472,16 +562,47 @@ def test_pipeline_promotes_dev_staging_prod_with_approval_and_smoke() -> None:
 # --- image and serving ------------------------------------------------------------
 
 
+# Docker's official images, mirrored by AWS on ECR Public: no Docker Hub pull limit for
+# CodeBuild's shared IPs (https://gallery.ecr.aws/docker/library/python).
+ECR_PUBLIC_PYTHON = r"public\.ecr\.aws/docker/library/python:3\.11\.\d+-slim(-\w+)?"
+
+
 def test_dockerfile_contract() -> None:
     text = (ROOT / "Dockerfile").read_text()
     base = re.search(r"^FROM (\S+)", text, re.M).group(1)
-    assert re.fullmatch(r"python:3\.11\.\d+-slim(-\w+)?", base), base
+    assert re.fullmatch(ECR_PUBLIC_PYTHON, base), base
+    job = (COPILOT / "qdrant-snapshot" / "Dockerfile").read_text()
+    assert re.search(r"^FROM (\S+)", job, re.M).group(1) == base, "one pinned base for both"
     assert "pip install --no-cache-dir -r requirements.txt" in text
     assert re.search(r"^USER (?!root|0\b)\S+", text, re.M)
     healthcheck = re.search(r"^HEALTHCHECK .*?(?<!\\)$", text, re.M | re.S).group(0)
     assert "urllib" in healthcheck and "curl" not in healthcheck, "slim has no curl"
     assert re.search(r"^EXPOSE 8000$", text, re.M)
     assert "scripts/entrypoint" in text
+
+
+def test_api_container_healthcheck_is_in_the_manifest() -> None:
+    # ECS ignores an image's HEALTHCHECK: only the task definition's HealthCheck runs, which
+    # Copilot renders from image.healthcheck (aws/copilot-cli internal/pkg/manifest/workload.go
+    # ContainerHealthCheck -> internal/pkg/template/templates/workloads/partials/cf/
+    # workload-container.yml "HealthCheck:"). The Dockerfile keeps the same probe for docker run.
+    hc = load(API)["image"]["healthcheck"]
+    assert hc["command"][0] == "CMD"
+    text = (ROOT / "Dockerfile").read_text()
+    docker = re.search(
+        r'CMD (\[.*\])\s*$', re.search(r"^HEALTHCHECK .*?(?<!\\)$", text, re.M | re.S).group(0)
+    )
+    assert json.loads(docker.group(1)) == hc["command"][1:], "Dockerfile and manifest probes differ"
+    # ECS HealthCheck limits: startPeriod <= 300 s, timeout < interval.
+    assert _seconds(hc["start_period"]) <= 300
+    assert _seconds(hc["timeout"]) < _seconds(hc["interval"])
+    assert "/health" in hc["command"][-1] and "/health/detailed" not in hc["command"][-1]
+
+
+def _seconds(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)s", duration)
+    assert match, duration
+    return int(match.group(1))
 
 
 def test_entrypoint_migrates_then_execs_gunicorn() -> None:
@@ -517,3 +638,62 @@ def test_gunicorn_config_fits_alb_and_ecs(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
     conf = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
     assert conf["bind"] == "127.0.0.1:9001" and conf["workers"] == 3
+
+
+BUILDSPEC = COPILOT / "pipelines" / "wwhd-main" / "buildspec.yml"
+
+
+def test_buildspec_pins_and_verifies_copilot() -> None:
+    spec = yaml.safe_load(BUILDSPEC.read_text())
+    variables = spec["env"]["variables"]
+    # The sha256 AWS publishes for copilot_1.34.1_linux_amd64.tar.gz: aws/homebrew-tap
+    # bottle-configs/copilot-cli.json (commit 8748343, "upgrade copilot-cli to v1.34.1"), an
+    # archive of the release's copilot-linux made by aws/copilot-cli
+    # .github/workflows/homebrew.yml ("tar czf copilot_${semvar}_linux_amd64.tar.gz copilot").
+    assert variables["COPILOT_VERSION"] == "1.34.1"
+    assert variables["COPILOT_SHA256"] == (
+        "62bd2d7553bec2aa7d6852ed2f275c31224d5a61d0caeb0a40e2875d86793d93"
+    )
+    install = spec["phases"]["install"]["commands"]
+    download = next(i for i, c in enumerate(install) if "copilot.tar.gz" in c and "curl" in c)
+    assert (
+        "releases/download/v${COPILOT_VERSION}/copilot_${COPILOT_VERSION}_linux_amd64"
+        in (install[download])
+    )
+    check = next(i for i, c in enumerate(install) if "sha256sum -c" in c)
+    unpack = next(i for i, c in enumerate(install) if c.startswith("tar "))
+    assert download < check < unpack, "verify before the binary is unpacked or run"
+    assert not any("copilot-linux" in c for c in install[:unpack])
+    text = BUILDSPEC.read_text()
+    assert "ecs-cli-v2-release" not in text and "wget" not in text
+
+
+def test_sha256_check_rejects_a_different_download(tmp_path: Path) -> None:
+    spec = yaml.safe_load(BUILDSPEC.read_text())
+    check = next(c for c in spec["phases"]["install"]["commands"] if "sha256sum -c" in c)
+    (tmp_path / "copilot.tar.gz").write_bytes(b"not the release")
+    env = {"PATH": "/usr/bin:/bin", **spec["env"]["variables"]}
+    result = subprocess.run(["bash", "-c", check], cwd=tmp_path, env=env, capture_output=True)
+    assert result.returncode != 0
+
+
+def test_release_gate_installs_once_and_runs_postgres_and_redis_tests() -> None:
+    spec = yaml.safe_load(BUILDSPEC.read_text())
+    variables = spec["env"]["variables"]
+    commands = [c for phase in spec["phases"].values() for c in phase.get("commands", [])]
+    installs = [c for c in commands if "pip install" in c or re.search(r"\bmake\b.*\.dev", c)]
+    # `make test` depends on the .venv/.dev stamp, so it reuses this install (Makefile).
+    assert installs == ["make PYTHON=python3.11 .venv/.dev"], installs
+    assert "$(VENV)/.dev" in (ROOT / "Makefile").read_text()
+    assert spec["phases"]["build"]["commands"] == ["make test"]
+    # Required, not optional: tests/conftest.py and tests/ops/test_limits.py fail instead of
+    # skipping when these are set and the service is unreachable.
+    assert variables["WWHD_REQUIRE_POSTGRES"] == "1" and variables["WWHD_REQUIRE_REDIS"] == "1"
+    conftest = (ROOT / "tests" / "conftest.py").read_text()
+    assert "WWHD_REQUIRE_POSTGRES" in conftest and "WWHD_TEST_POSTGRES_URL" in conftest
+    limits = (ROOT / "tests" / "ops" / "test_limits.py").read_text()
+    assert "WWHD_REQUIRE_REDIS" in limits and "WWHD_TEST_REDIS_URL" in limits
+    assert urlparse(variables["WWHD_TEST_POSTGRES_URL"]).port == 5432
+    for name in ("POSTGRES_IMAGE", "REDIS_IMAGE"):
+        assert variables[name].startswith("public.ecr.aws/docker/library/"), name
+        assert any(f'"${name}"' in c and "docker run" in c for c in commands), name

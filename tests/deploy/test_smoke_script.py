@@ -30,6 +30,9 @@ class StubApi(BaseHTTPRequestHandler):
             self._send(200, {"status": "ok"})
         elif self.path == "/health/detailed":
             self._send(200, {"status": "ok", "checks": {}})
+        elif self.path == "/api/v1/auth/me":
+            authed = self.headers.get("Authorization") == "Bearer tok"
+            self._send(200 if authed else 401, {"email": "smoke@example.com"})
         else:
             self._send(404, {"detail": "not found"})
 
@@ -75,6 +78,7 @@ def test_smoke_passes_against_healthy_api(stub) -> None:
         ("GET", "/health"),
         ("GET", "/health/detailed"),
         ("POST", "/api/v1/auth/login"),
+        ("GET", "/api/v1/auth/me"),
         ("POST", "/api/v1/chat"),
     ]
     chat = api.seen[-1]
@@ -108,3 +112,75 @@ def test_smoke_is_stdlib_only_and_executable() -> None:
         if line.startswith(("import ", "from "))
     }
     assert imports <= set(sys.stdlib_module_names), imports - set(sys.stdlib_module_names)
+
+
+def test_no_chat_makes_no_llm_call(stub) -> None:
+    base, api = stub
+    result = run_smoke(base, "--no-chat", "--email", "smoke@example.com", "--password", "pw")
+    assert result.returncode == 0, result.stderr
+    assert [p for _, p, _, _ in api.seen][-1] == "/api/v1/auth/me"
+    assert all(p != "/api/v1/chat" for _, p, _, _ in api.seen)
+    assert "skip POST /api/v1/chat" in result.stdout
+
+
+SMOKE_BUILDSPEC = SMOKE.parents[1] / "copilot" / "pipelines" / "wwhd-main" / "smoke-buildspec.yml"
+
+
+@pytest.mark.parametrize("env,flag", [("dev", "--no-chat"), ("staging", ""), ("prod", "--no-chat")])
+def test_pipeline_smoke_makes_the_paid_call_in_staging_only(env: str, flag: str) -> None:
+    import yaml
+
+    spec = yaml.safe_load(SMOKE_BUILDSPEC.read_text())
+    commands = spec["phases"]["build"]["commands"]
+    choose = next(c for c in commands if "SMOKE_CHAT_ENVS" in c)
+    assert commands[-1] == 'python3 scripts/smoke $chat "https://$alias"'
+    out = subprocess.run(
+        ["bash", "-c", choose + '; printf %s "$chat"'],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "COPILOT_ENVIRONMENT_NAME": env,
+            **spec["env"]["variables"],
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout == flag
+
+
+def test_smoke_against_the_real_app(tmp_path) -> None:
+    """The real app on loopback (SQLite, in-memory Qdrant, offline provider), smoke user made by the CLI."""
+    from werkzeug.serving import make_server
+
+    from tests.conftest import close_app, make_app
+
+    app = make_app(tmp_path)
+    result = app.test_cli_runner().invoke(
+        args=[
+            "wwhd",
+            "create-user",
+            "smoke@example.com",
+            "--username",
+            "smoke",
+            "--password",
+            "smoke-password-1",
+            "--role",
+            "user",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{server.server_port}"
+        creds = ["--email", "smoke@example.com", "--password", "smoke-password-1"]
+        ok = run_smoke(base, *creds)
+        assert ok.returncode == 0, ok.stdout + ok.stderr
+        assert "ok   POST /api/v1/chat" in ok.stdout
+        assert run_smoke(base, "--no-chat", *creds).returncode == 0
+        bad = run_smoke(base, "--no-chat", "--email", "smoke@example.com", "--password", "nope1234")
+        assert bad.returncode == 1 and "auth/login" in bad.stderr
+    finally:
+        server.shutdown()
+        close_app(app)
