@@ -74,4 +74,4 @@ class LocalEmbedder:
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], Usage]:
         # Local embeddings cost nothing: usage carries the model name and zero tokens.
-        return self.embed_array(list(texts)).tolist(), Usage(model=self.name)
+        return self.embed_array(list(texts)).tolist(), Usage(model=self.name, kind="embedding")
