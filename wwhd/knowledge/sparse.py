@@ -52,13 +52,18 @@ def fold(text: str) -> str:
     return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
+@lru_cache(maxsize=1024)
+def content_words(text: str) -> tuple[str, ...]:
+    """The folded words of `text` that are not stop words, cached: indexing reads each chunk's
+    words twice (BM25 here, the dense embedder in providers.local_embed)."""
+    return tuple(w for w in WORD_RE.findall(fold(text)) if w not in STOP_WORDS)
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stop-word-free, stemmed terms."""
     terms = []
-    for word in WORD_RE.findall(fold(text)):
-        # Stop words before the apostrophe split: "won't" must not become the term "won".
-        if word in STOP_WORDS:
-            continue
+    for word in content_words(text):
+        # Stop words go before the apostrophe split: "won't" must not become the term "won".
         word = word.split("'")[0]
         if word in STOP_WORDS or len(word) < 2:
             continue

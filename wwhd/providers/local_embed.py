@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..knowledge.sparse import STOP_WORDS, WORD_RE, fold
+from ..knowledge.sparse import content_words as sparse_words
 from .base import Usage
 
 MODEL_NAME = "wordllama-l2-supercat-cw"
@@ -39,8 +39,7 @@ def content_words(text: str) -> str:
     """The text without stop words. WordLlama averages token vectors, so in a short line the
     function words ("the", "you", "and") outweigh the words that carry the meaning; dropping them
     is the usual fix for averaged embeddings (the stop words are BM25's general-English list)."""
-    kept = [w for w in WORD_RE.findall(fold(text)) if w not in STOP_WORDS]
-    return " ".join(kept) or text
+    return " ".join(sparse_words(text)) or text
 
 
 class LocalEmbedder:
