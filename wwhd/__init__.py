@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from flask import Flask
 
 from .config import load_config
@@ -22,10 +20,9 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
 
     logs.init_app(app)
 
-    from .extensions import cors, db, jwt, migrate
+    from .extensions import cors, db, jwt
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     jwt.init_app(app)
     cors.init_app(
         app,

@@ -13,8 +13,8 @@ from .. import accounts
 from ..errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationError
 from ..extensions import db
 from ..knowledge.chunking import checksum
+from ..knowledge.errors import IndexUnavailable
 from ..knowledge.files import get_file_store
-from ..knowledge.index import IndexUnavailable
 from ..knowledge.ingest import (
     FileTooLarge,
     IngestError,

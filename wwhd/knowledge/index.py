@@ -14,6 +14,7 @@ from qdrant_client import models as qm
 from ..offload import cpu_bound
 from ..providers.base import Embedder, Usage
 from . import sparse
+from .errors import IndexUnavailable  # defined there: callers need not import qdrant_client
 from .local_sparse import SparsePostings
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,6 @@ PAYLOAD_FIELDS = (
     "checksum",
     "tags",
 )
-
-
-class IndexUnavailable(RuntimeError):
-    """Qdrant could not be reached or refused the operation."""
 
 
 @dataclass
