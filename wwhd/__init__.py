@@ -43,6 +43,9 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     security.init_app(app)
     limits.init_app(app)
     metrics.init_app(app)
+    from .api import guard
+
+    guard.init_app(app)  # after the body size limit and the rate limiter: JSON depth, surrogates
     from . import models  # noqa: F401  (register tables with SQLAlchemy metadata)
     from .accounts import register_jwt_callbacks
 

@@ -16,6 +16,7 @@ from ..extensions import db
 from ..models import Chunk, Document, Namespace
 from ..models.base import utcnow
 from ..offload import cpu_bound
+from ..validation import strip_bidi
 from .chunking import checksum, chunk_id, chunk_sections
 from .files import FileStore
 from .parsers import ParsedDocument, parse_bytes, parse_text
@@ -63,14 +64,14 @@ def new_document(
     content = parsed.text
     doc = Document(
         namespace=namespace,
-        title=title,
+        title=strip_bidi(title),  # and the filename: what people see (wwhd/validation.py)
         content=content,
         kind=parsed.kind,
         source_url=source_url,
         youtube_url=youtube_url,
         tags=tags or [],
         checksum=checksum(content),
-        filename=filename,
+        filename=strip_bidi(filename) if filename else None,
         size_bytes=size_bytes,
         created_by=created_by,
         published_at=published_at,
