@@ -270,6 +270,12 @@ def ingest_command(
             "--youtube-url, --title and --source-url apply to a single file; "
             f"{len(files)} files were given."
         )
+    from .validation import link_problem
+
+    for option, url in (("--source-url", source_url), ("--youtube-url", youtube_url)):
+        problem = url and link_problem(url)
+        if problem:
+            raise click.ClickException(f"{option} {problem}.")
     if youtube_url and not youtube_id(youtube_url):
         raise click.ClickException(f"--youtube-url {youtube_url!r} is not a YouTube video link.")
     try:

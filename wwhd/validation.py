@@ -54,10 +54,9 @@ def check_json_value(value: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
                 raise JsonProblem(_depth_message(max_depth))
             if isinstance(item, dict):
                 for key, child in item.items():
-                    here = field if depth else key
-                    if _SURROGATE.search(key):
-                        raise JsonProblem(_surrogate_message(here), here)
-                    stack.append((child, depth + 1, here))
+                    if _SURROGATE.search(key):  # never echoed back: the reply must be valid text
+                        raise JsonProblem(_surrogate_message(field), field)
+                    stack.append((child, depth + 1, field if depth else key))
             else:
                 stack.extend((child, depth + 1, field) for child in item)
 
