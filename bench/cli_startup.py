@@ -57,6 +57,11 @@ def main() -> None:
                 "-c",
                 "import flask, flask_sqlalchemy, sqlalchemy.orm",
             ],
+            "flask limiter --help (flask + its plugins, no app)": [
+                str(BIN / "flask"),
+                "limiter",
+                "--help",
+            ],
             "import wsgi (create_app)": [sys.executable, "-c", PROBE],
             "flask wwhd --help": [str(BIN / "flask"), "wwhd", "--help"],
         }
