@@ -82,3 +82,16 @@ def test_ingest_works_once_the_holder_is_gone(disk_app, held_index):
     assert result.exit_code == 0, result.output
     assert "1 indexed" in result.output
     assert _document_count(disk_app) == 1
+
+
+def test_ingest_opens_the_index_before_writing_rows(disk_app, held_index, monkeypatch):
+    # The server started between the lock check and the first write: Qdrant's own refusal is
+    # turned into the same message, still before any row exists.
+    import wwhd.cli
+
+    monkeypatch.setattr(wwhd.cli, "require_free_index", lambda: None)
+    result = disk_app.test_cli_runner().invoke(
+        args=["wwhd", "ingest", str(SAMPLE), "--namespace", "meditation"]
+    )
+    assert result.exit_code == 1 and "Stop the server" in result.output, result.output
+    assert _document_count(disk_app) == 0

@@ -38,12 +38,16 @@ def require_free_index() -> None:
                 handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
             )
         except portalocker.exceptions.LockException:
-            raise click.ClickException(
-                f"The embedded Qdrant index in {path} is in use by another process, most likely the "
-                "running server (embedded Qdrant allows one process at a time). Stop the server, run "
-                "this command again, then start the server; or point QDRANT_URL at a Qdrant server."
-            ) from None
+            raise index_in_use(path) from None
         portalocker.unlock(handle)
+
+
+def index_in_use(path: str) -> click.ClickException:
+    return click.ClickException(
+        f"The embedded Qdrant index in {path} is in use by another process, most likely the "
+        "running server (embedded Qdrant allows one process at a time). Stop the server, run "
+        "this command again, then start the server; or point QDRANT_URL at a Qdrant server."
+    )
 
 
 @wwhd_cli.command("create-user")
@@ -283,6 +287,14 @@ def ingest_command(
     except IngestError as exc:
         raise click.ClickException(str(exc)) from None
     require_free_index()  # before any document row: a held index must not leave `failed` rows
+    from .deps import get_deps
+
+    try:
+        get_deps(app)  # open the index now; a server that started since the check is caught here
+    except RuntimeError as exc:
+        if "already accessed by another instance" in str(exc):
+            raise index_in_use(app.config["QDRANT_PATH"]) from None
+        raise
 
     indexed: list[str] = []
     duplicates: list[str] = []
