@@ -36,6 +36,19 @@ def test_readme_has_the_curl_blocks_this_test_runs():
         assert (ROOT / path).is_file(), f"README uploads {path}, which is not in the repository"
 
 
+MAKE_DEV_STEPS = (["db", "upgrade"], ["wwhd", "load-samples"], ["wwhd", "ensure-demo-user"])
+
+
+def test_the_server_below_is_what_make_dev_starts():
+    recipe = (ROOT / "Makefile").read_text().split("\ndev:", 1)[1].split("\n\n", 1)[0]
+    for args in MAKE_DEV_STEPS:
+        assert f"APP_ENV=dev $(BIN)/flask {' '.join(args)}" in recipe
+    assert (
+        "APP_ENV=dev HOST=$(HOST) PORT=$(PORT) $(BIN)/gunicorn -c gunicorn.conf.py wsgi:app"
+        in recipe
+    )
+
+
 def test_readme_curls_run_against_a_make_dev_server(tmp_path):
     port = free_port()
     env = clean_env(
@@ -49,7 +62,7 @@ def test_readme_curls_run_against_a_make_dev_server(tmp_path):
         UPLOAD_DIR=str(tmp_path / "uploads"),
         FLASK_SKIP_DOTENV="1",  # a developer's own .env must not change what is tested
     )
-    for args in (["db", "upgrade"], ["wwhd", "load-samples"], ["wwhd", "ensure-demo-user"]):
+    for args in MAKE_DEV_STEPS:
         flask(env, *args)  # what `make dev` runs before serving
 
     script = PRELUDE + "\n".join(readme_curl_blocks())
