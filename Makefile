@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-PORT ?= 8000
-HOST ?= 127.0.0.1
+# HOST/PORT: `PORT=9000 make dev`, else the values in .env (which gunicorn.conf.py also reads), else these.
+DOTENV_VALUE = $(shell sed -n 's/^$(1)=\([^[:space:]\#]*\).*/\1/p' .env 2>/dev/null | tail -n 1)
+PORT ?= $(or $(call DOTENV_VALUE,PORT),8000)
+HOST ?= $(or $(call DOTENV_VALUE,HOST),127.0.0.1)
 
 .PHONY: dev test lint bench clean
 

@@ -2,6 +2,15 @@
 
 import os
 
+from flask.cli import get_load_dotenv, load_dotenv
+
+# `.flaskenv` and `.env` (python-dotenv), read exactly as `flask` commands read them: found from the
+# working directory up, variables already set win, FLASK_SKIP_DOTENV=1 turns it off. Here, before
+# `bind`, so HOST/PORT from .env apply and the workers inherit the rest (DATABASE_URL, DATA_DIR, …):
+# `make dev` migrates and serves the same database. The image has no .env (.dockerignore).
+if get_load_dotenv():
+    load_dotenv()
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 
 # SSE chat streams stay open for a minute or more; gevent greenlets hold many

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from wwhd import create_app
 from wwhd.accounts import create_user
+from wwhd.database import init_migrate
 from wwhd.extensions import db
 
 
@@ -32,6 +33,7 @@ def migrate(url: str, target: str = "head", direction: str = "upgrade") -> None:
             "JWT_SECRET": "t" * 40,
         }
     )
+    init_migrate(app)
     with app.app_context():
         (upgrade if direction == "upgrade" else downgrade)(revision=target)
         db.engine.dispose()

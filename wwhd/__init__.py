@@ -9,8 +9,6 @@ import os
 # machine under load, and a web worker serving many requests gains nothing from it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from pathlib import Path  # noqa: E402
-
 from flask import Flask  # noqa: E402
 
 from .config import load_config  # noqa: E402
@@ -29,10 +27,9 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
 
     logs.init_app(app)
 
-    from .extensions import cors, db, jwt, migrate
+    from .extensions import cors, db, jwt
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     jwt.init_app(app)
     cors.init_app(
         app,
@@ -53,6 +50,9 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     security.init_app(app)
     limits.init_app(app)
     metrics.init_app(app)
+    from .api import guard
+
+    guard.init_app(app)  # after the body size limit and the rate limiter: JSON depth, surrogates
     from . import models  # noqa: F401  (register tables with SQLAlchemy metadata)
     from .accounts import register_jwt_callbacks
 

@@ -25,6 +25,7 @@ from .models import AuthSession, User
 from .models.accounts import ROLES
 from .models.base import utcnow
 from .offload import cpu_bound
+from .validation import strip_bidi
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
@@ -91,6 +92,8 @@ def create_user(
     email = (email or "").strip().lower()
     username = (username or "").strip()
     fields = validate_new_user(email, username, password, role)
+    if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 120):
+        fields.append({"field": "display_name", "message": "A string of at most 120 characters."})
     if fields:
         raise ValidationError(fields[0]["message"], fields=fields)
     _refuse_taken(email, username)
@@ -99,7 +102,7 @@ def create_user(
         username=username,
         password_hash=hash_password(password),
         role=role,
-        display_name=display_name or username,
+        display_name=strip_bidi(display_name or "").strip() or username,
     )
     db.session.add(user)
     try:

@@ -15,6 +15,42 @@ from .extensions import db
 wwhd_cli = AppGroup("wwhd", help="WWHD administration.")
 
 
+def require_free_index() -> None:
+    """Embedded Qdrant (no QDRANT_URL) locks its folder to one process: if another one (the server)
+    holds it, stop here with what to do, before anything is written to SQL.
+
+    Qdrant's local mode takes an exclusive, non-blocking portalocker lock on `<QDRANT_PATH>/.lock`
+    once it has loaded the whole folder; we try the same lock on the same file and let it go again.
+    """
+    config = current_app.config
+    path = config["QDRANT_PATH"]
+    if config["QDRANT_URL"] or not path or path == ":memory:":
+        return
+    from pathlib import Path
+
+    lock_file = Path(path) / ".lock"
+    if not lock_file.exists():
+        return  # never opened: nobody holds it
+    import portalocker
+
+    with open(lock_file, "r+") as handle:
+        try:
+            portalocker.lock(
+                handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
+            )
+        except portalocker.exceptions.LockException:
+            raise index_in_use(path) from None
+        portalocker.unlock(handle)
+
+
+def index_in_use(path: str) -> click.ClickException:
+    return click.ClickException(
+        f"The embedded Qdrant index in {path} is in use by another process, most likely the "
+        "running server (embedded Qdrant allows one process at a time). Stop the server, run "
+        "this command again, then start the server; or point QDRANT_URL at a Qdrant server."
+    )
+
+
 @wwhd_cli.command("create-user")
 @click.argument("email")
 @click.option("--username", required=True)
@@ -80,6 +116,7 @@ def load_samples(folder: str | None) -> None:
     from .knowledge.namespaces import seed_namespaces
     from .knowledge.parsers import ParseError, parse_bytes
 
+    require_free_index()
     seed_namespaces()
     folder = Path(folder) if folder else resources.files("wwhd") / "samples"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -172,6 +209,7 @@ def eval_command(
         "citation_on_time": min_citation_on_time,
         "answered_rate": min_answered,
     }
+    require_free_index()
     deps = get_deps()
 
     def progress(result) -> None:
@@ -240,7 +278,8 @@ def ingest_command(
     """Ingest files and folders (.txt .md .srt .vtt .json .pdf, folders recursively) and index them.
 
     Prints indexed / duplicate / failed with reasons and exits with status 1 when anything failed.
-    With embedded Qdrant (no QDRANT_URL) stop the server first: local mode locks its folder.
+    With embedded Qdrant (no QDRANT_URL) stop the server first: local mode locks its folder (the
+    command checks and says so before writing anything).
     """
     from .knowledge.files import get_file_store
     from .knowledge.ingest import IngestError, add_source, require_namespace
@@ -258,12 +297,27 @@ def ingest_command(
             "--youtube-url, --title and --source-url apply to a single file; "
             f"{len(files)} files were given."
         )
+    from .validation import link_problem
+
+    for option, url in (("--source-url", source_url), ("--youtube-url", youtube_url)):
+        problem = url and link_problem(url)
+        if problem:
+            raise click.ClickException(f"{option} {problem}.")
     if youtube_url and not youtube_id(youtube_url):
         raise click.ClickException(f"--youtube-url {youtube_url!r} is not a YouTube video link.")
     try:
         require_namespace(namespace)
     except IngestError as exc:
         raise click.ClickException(str(exc)) from None
+    require_free_index()  # before any document row: a held index must not leave `failed` rows
+    from .deps import get_deps
+
+    try:
+        get_deps(app)  # open the index now; a server that started since the check is caught here
+    except RuntimeError as exc:
+        if "already accessed by another instance" in str(exc):
+            raise index_in_use(app.config["QDRANT_PATH"]) from None
+        raise
 
     indexed: list[str] = []
     duplicates: list[str] = []
@@ -329,6 +383,7 @@ def reindex_command(namespace: str | None, everything: bool) -> None:
         raise click.ClickException("Give either --namespace NAME or --all.")
     if namespace and db.session.get(Namespace, namespace) is None:
         raise click.ClickException(f"Unknown namespace {namespace!r}.")
+    require_free_index()
     counts = reindex(get_deps().index, namespace)
     for document_id in counts["requeued"]:
         click.echo(
@@ -351,6 +406,7 @@ def reconcile_command(repair: bool) -> None:
     from .deps import get_deps
     from .knowledge import reconcile
 
+    require_free_index()
     index = get_deps().index
     drift = reconcile.repair(index) if repair else reconcile.report(index)
     click.echo(f"{drift.points} points, {drift.chunks} chunk rows of indexed documents.")

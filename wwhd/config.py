@@ -57,7 +57,6 @@ def database_url_from_env() -> str:
 
 class Config:
     APP_ENV = "production"
-    MAX_CONTENT_LENGTH = 11 * 1024 * 1024  # uploads are 10 MB; the rest is multipart overhead
     DEMO_USER = False  # only DevConfig: `make dev` creates printed demo accounts
 
     def __init__(self) -> None:
@@ -127,6 +126,7 @@ class Config:
         self.ARGON2_MEMORY_KIB = _env_int("ARGON2_MEMORY_KIB", 65536)
         self.tune()
         self._apply_jwt()
+        self._apply_body_limits()
 
     def tune(self) -> None:
         """Per-environment adjustments made after the environment is read."""
@@ -141,6 +141,11 @@ class Config:
         self.JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=self.ACCESS_TOKEN_MINUTES)
         self.JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=self.REFRESH_TOKEN_DAYS)
         self.JWT_TOKEN_LOCATION = ["headers"]
+
+    def _apply_body_limits(self) -> None:
+        # Flask's hard cap on any request body: one file of MAX_UPLOAD_MB plus 1 MB for the
+        # multipart boundaries and form fields. JSON bodies get MAX_JSON_BYTES (wwhd/security.py).
+        self.MAX_CONTENT_LENGTH = (self.MAX_UPLOAD_MB + 1) * 1024 * 1024
 
     @property
     def provider(self) -> str:
@@ -209,6 +214,8 @@ def load_config(overrides: dict | None = None) -> dict:
     if "DATABASE_URL" in overrides:
         config.SQLALCHEMY_DATABASE_URI = overrides["DATABASE_URL"]
     config._apply_jwt()
+    if "MAX_CONTENT_LENGTH" not in overrides:
+        config._apply_body_limits()  # follows an overridden MAX_UPLOAD_MB
     settings = config.as_dict()
     settings["PROVIDER"] = config.provider
     if config.APP_ENV in ("production", "staging"):

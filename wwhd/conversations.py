@@ -15,6 +15,7 @@ from .errors import NotFound, ValidationError
 from .extensions import db
 from .models import Chat, Citation, Message, UnansweredQuestion, User
 from .models.base import utcnow
+from .validation import strip_bidi
 
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u2028\u2029\ufeff]")
 HISTORY_TURNS = 10
@@ -83,7 +84,7 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
         chat = get_owned_chat(user, chat_id)
         db.session.execute(update(Chat).where(Chat.id == chat.id).values(updated_at=utcnow()))
     else:
-        title = " ".join(content.split())[:80] or "New chat"
+        title = strip_bidi(" ".join(content.split()))[:80] or "New chat"
         chat = Chat(user_id=user.id, title=title)
         db.session.add(chat)
         db.session.flush()

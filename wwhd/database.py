@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -30,10 +31,38 @@ class IdConverter(IntegerConverter):
         return number
 
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
 def init_app(app: Flask) -> None:
-    """Before the blueprints: route ids use IdConverter; SQLite gets its pragmas."""
+    """Before the blueprints: route ids use IdConverter; SQLite gets its pragmas; `flask db`."""
     app.url_map.converters["int"] = IdConverter
     init_engine_events(app)
+    app.cli.add_command(LazyMigrateGroup(app))
+
+
+def init_migrate(app: Flask) -> None:
+    """Bind Flask-Migrate to the app (idempotent). Needed before flask_migrate.upgrade() & co.;
+    `flask db …` calls it itself. Not done in create_app: importing alembic costs ~0.1 s on every
+    `flask` command and gunicorn start (wwhd/lazy.py)."""
+    if "migrate" not in app.extensions:
+        from flask_migrate import Migrate
+
+        Migrate(app, db, directory=str(MIGRATIONS_DIR))
+
+
+class LazyMigrateGroup(click.Group):
+    """`flask db`: listed by name; Flask-Migrate's real group is imported when `flask db …` runs."""
+
+    def __init__(self, app: Flask):
+        super().__init__("db", help="Perform database migrations (Flask-Migrate).")
+        self._app = app
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        init_migrate(self._app)
+        from flask_migrate.cli import db as migrate_group
+
+        return migrate_group.make_context(info_name, args, parent=parent, **extra)
 
 
 def init_engine_events(app: Flask) -> None:

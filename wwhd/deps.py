@@ -6,11 +6,13 @@ import atexit
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
-from .knowledge.index import KnowledgeIndex, make_client
-from .providers import ChatModel, Embedder, make_chat_model, make_embedder
+if TYPE_CHECKING:  # qdrant_client and langgraph load in build_deps, not at import (wwhd/lazy.py)
+    from .knowledge.index import KnowledgeIndex
+    from .providers import ChatModel, Embedder
 
 _build_lock = threading.Lock()
 
@@ -26,7 +28,9 @@ class Deps:
 def build_deps(
     config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None
 ) -> Deps:
+    from .knowledge.index import KnowledgeIndex, make_client
     from .pipeline.graph import build_graph
+    from .providers import make_chat_model, make_embedder
 
     embedder = make_embedder(config)
     if index is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, jsonify
+from flask import Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -115,6 +115,34 @@ def error_response(
     return response
 
 
+def _megabytes(size: int) -> str:
+    mib = size / (1024 * 1024)
+    return f"{mib:.0f} MB" if mib >= 1 and mib == int(mib) else f"{size:,} bytes"
+
+
+def too_large_message() -> str:
+    """The limit this request hit, in words: the JSON body limit, the upload limit, or a form field."""
+    config = current_app.config
+    limit = request.max_content_length  # this request's cap (security.py lowers it for JSON)
+    length = request.content_length
+    if limit is not None and length is not None and length <= limit:
+        # The body fit; werkzeug's multipart parser refused a text field or the number of parts.
+        return (
+            "A form field is too large or there are too many form parts (limits: "
+            f"{_megabytes(int(config.get('MAX_FORM_MEMORY_SIZE') or 0))} per text field, "
+            f"{config.get('MAX_FORM_PARTS')} parts); send the document itself as the 'file' part."
+        )
+    if limit is not None and limit < config["MAX_CONTENT_LENGTH"]:
+        return (
+            f"Request body too large: JSON bodies are limited to {_megabytes(limit)} "
+            "(MAX_JSON_BYTES). Send documents to /api/v1/documents/upload."
+        )
+    return (
+        f"Request body too large (limit {_megabytes(config['MAX_CONTENT_LENGTH'])}): a file may "
+        f"be up to {config['MAX_UPLOAD_MB']} MB (MAX_UPLOAD_MB)."
+    )
+
+
 def db_error_fields(err: Exception) -> dict:
     """What may be logged about a database error: its class, SQLSTATE and constraint name.
 
@@ -151,7 +179,7 @@ def register_error_handlers(app: Flask) -> None:
         status = err.code or 500
         message = err.description or err.name
         if status == 413:
-            message = f"Request body too large (limit {app.config['MAX_CONTENT_LENGTH'] // (1024 * 1024)} MB)."
+            message = too_large_message()
         headers = {}
         if status == 429 and err.get_response().headers.get("Retry-After"):
             headers["Retry-After"] = err.get_response().headers["Retry-After"]

@@ -1,8 +1,7 @@
-"""Unbound Flask extensions, bound to an app in create_app()."""
+"""Unbound Flask extensions, bound to an app in create_app() (Flask-Migrate: wwhd.database)."""
 
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.orm import DeclarativeBase
 
@@ -12,6 +11,5 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate()
 jwt = JWTManager()
 cors = CORS()

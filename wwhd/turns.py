@@ -7,15 +7,19 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from flask import Flask
 
 from . import metrics
 from .conversations import Turn, finish_turn
-from .deps import Deps
 from .knowledge.namespaces import NamespaceInfo
-from .pipeline.context import Cancelled, PipelineContext
-from .pipeline.graph import run_turn
+
+if (
+    TYPE_CHECKING
+):  # the pipeline imports langgraph and qdrant_client: loaded per turn (wwhd/lazy.py)
+    from .deps import Deps
+    from .pipeline.context import PipelineContext
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -41,6 +45,9 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
 
 
 def _pump(app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Queue) -> None:
+    from .pipeline.context import Cancelled
+    from .pipeline.graph import run_turn
+
     state = {
         "question": turn.question,
         "history": turn.history,
@@ -66,6 +73,8 @@ def turn_events(
     The answer is saved exactly once: before `done`, as failed after an error, or as interrupted
     (with what was streamed so far) when the consumer stops early — a client disconnect.
     """
+    from .pipeline.context import PipelineContext
+
     ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
     out: queue.Queue = queue.Queue()
     started = time.perf_counter()

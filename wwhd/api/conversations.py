@@ -8,6 +8,7 @@ from .. import accounts
 from ..conversations import get_owned_chat, list_chats, normalize_text
 from ..errors import ValidationError
 from ..extensions import db
+from ..validation import strip_bidi
 from . import int_arg, json_body
 
 bp = Blueprint("conversations", __name__)
@@ -41,7 +42,7 @@ def rename(chat_id: str):
             "Field 'title' must be a non-empty string of at most 200 characters.",
             fields=[{"field": "title", "message": "invalid"}],
         )
-    chat.title = normalize_text(title)
+    chat.title = strip_bidi(normalize_text(title)) or chat.title
     db.session.commit()
     return jsonify(chat.to_dict())
 

@@ -13,8 +13,8 @@ from .. import accounts
 from ..errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationError
 from ..extensions import db
 from ..knowledge.chunking import checksum
+from ..knowledge.errors import IndexUnavailable
 from ..knowledge.files import get_file_store
-from ..knowledge.index import IndexUnavailable
 from ..knowledge.ingest import (
     FileTooLarge,
     IngestError,
@@ -31,6 +31,7 @@ from ..links import youtube_id
 from ..models import Document, Namespace
 from ..models.base import utcnow
 from ..models.knowledge import DOCUMENT_STATUSES
+from ..validation import link_problem, strip_bidi
 from . import int_arg, json_body
 
 bp = Blueprint("documents", __name__)
@@ -59,13 +60,13 @@ def _invalid(field: str, message: str) -> ValidationError:
 
 
 def _text(body: dict, name: str, *, required: bool = False, max_len: int = 1000) -> str | None:
-    """A trimmed string; empty or missing means absent (None)."""
+    """A trimmed string without bidi controls (wwhd/validation.py); empty or missing means absent."""
     value = body.get(name)
     if value is None:
         value = ""
     if not isinstance(value, str):
         raise _invalid(name, f"Field '{name}' must be a string.")
-    value = value.strip()
+    value = strip_bidi(value).strip()
     if not value:
         if required:
             raise _invalid(name, f"Field '{name}' is required.")
@@ -83,8 +84,16 @@ def _namespace(body: dict) -> str:
     return name
 
 
+def _link(body: dict, name: str) -> str | None:
+    url = _text(body, name)  # 1000 characters: the columns' size
+    problem = url and link_problem(url)
+    if problem:
+        raise _invalid(name, f"Field '{name}' {problem}.")
+    return url
+
+
 def _youtube_url(body: dict) -> str | None:
-    url = _text(body, "youtube_url")
+    url = _link(body, "youtube_url")
     if url and not youtube_id(url):
         raise _invalid(
             "youtube_url",
@@ -95,10 +104,7 @@ def _youtube_url(body: dict) -> str | None:
 
 
 def _source_url(body: dict) -> str | None:
-    url = _text(body, "source_url")
-    if url and not re.match(r"^https?://\S+$", url):
-        raise _invalid("source_url", "Field 'source_url' must be an http(s) URL.")
-    return url
+    return _link(body, "source_url")
 
 
 def _published_at(body: dict) -> str | None:
@@ -125,7 +131,7 @@ def _tags(raw) -> list[str]:
             ) from None
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
         raise _invalid("tags", "Field 'tags' must be a list of strings.")
-    tags = [t.strip()[:64] for t in raw if t.strip()]
+    tags = [strip_bidi(t).strip()[:64] for t in raw if strip_bidi(t).strip()]
     if len(tags) > 50:
         raise _invalid("tags", "At most 50 tags.")
     return tags

@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 from .. import accounts, usage
 from ..errors import ValidationError
 from ..extensions import db
+from ..validation import strip_bidi
 from . import json_body
 
 bp = Blueprint("me", __name__)
@@ -41,7 +42,7 @@ def update_me():
                 "display_name must be a string of at most 120 characters.",
                 fields=[{"field": "display_name", "message": "invalid"}],
             )
-        user.display_name = name
+        user.display_name = strip_bidi(name) if name is not None else None
     if "settings" in body:
         if not isinstance(body["settings"], dict) or len(str(body["settings"])) > 5000:
             raise ValidationError(

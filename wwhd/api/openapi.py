@@ -81,6 +81,12 @@ def _path(name: str, schema: dict) -> dict:
 
 NULLABLE_STR = {"type": ["string", "null"]}
 TIMESTAMP = {"type": ["string", "null"], "description": "ISO 8601, UTC"}
+LINK = {
+    "type": ["string", "null"],
+    "maxLength": 1000,
+    "description": "An http(s) link with a host; no user name or password, spaces, quotes, "
+    "'<', '>' or other markup characters (percent-encode them). wwhd.validation.link_problem.",
+}
 
 SCHEMAS: dict = {
     "Error": {
@@ -261,8 +267,8 @@ SCHEMAS: dict = {
             "namespace": {"type": "string"},
             "title": {"type": "string"},
             "content": {"type": "string"},
-            "source_url": NULLABLE_STR,
-            "youtube_url": NULLABLE_STR,
+            "source_url": LINK,
+            "youtube_url": LINK,
             "published_at": NULLABLE_STR,
             "tags": {"type": "array", "items": {"type": "string"}},
         },

@@ -15,6 +15,7 @@ from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 from ..offload import cpu_bound
 from ..providers.base import Embedder, Usage
 from . import sparse
+from .errors import IndexUnavailable  # defined there: callers need not import qdrant_client
 from .local_dense import DenseMatrix
 from .local_sparse import SparsePostings
 
@@ -38,10 +39,6 @@ PAYLOAD_FIELDS = (
     "checksum",
     "tags",
 )
-
-
-class IndexUnavailable(RuntimeError):
-    """Qdrant could not be reached or refused the operation."""
 
 
 @dataclass

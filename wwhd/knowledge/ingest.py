@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -15,10 +16,13 @@ from ..extensions import db
 from ..models import Chunk, Document, Namespace
 from ..models.base import utcnow
 from ..offload import cpu_bound
+from ..validation import strip_bidi
 from .chunking import checksum, chunk_id, chunk_sections
 from .files import FileStore
-from .index import UPSERT_BATCH, KnowledgeIndex
 from .parsers import ParsedDocument, parse_bytes, parse_text
+
+if TYPE_CHECKING:  # index.py imports qdrant_client: only where vectors are written (wwhd/lazy.py)
+    from .index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +64,14 @@ def new_document(
     content = parsed.text
     doc = Document(
         namespace=namespace,
-        title=title,
+        title=strip_bidi(title),  # and the filename: what people see (wwhd/validation.py)
         content=content,
         kind=parsed.kind,
         source_url=source_url,
         youtube_url=youtube_url,
         tags=tags or [],
         checksum=checksum(content),
-        filename=filename,
+        filename=strip_bidi(filename) if filename else None,
         size_bytes=size_bytes,
         created_by=created_by,
         published_at=published_at,
@@ -134,6 +138,8 @@ def write_vectors(
     crashed run left), then delete its other points. The old points stay searchable until the
     new ones are in. On failure every point of the document is removed (best effort) and the
     error re-raised, so a failure never leaves half a document searchable."""
+    from .index import UPSERT_BATCH
+
     try:
         for start in range(0, len(rows), UPSERT_BATCH):
             batch = rows[start : start + UPSERT_BATCH]

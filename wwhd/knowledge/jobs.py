@@ -13,8 +13,8 @@ from sqlalchemy import and_, delete, or_, select, update
 from ..extensions import db
 from ..models import Chunk, Document
 from ..models.base import utcnow
+from .errors import IndexUnavailable
 from .files import FileMissing, get_file_store
-from .index import IndexUnavailable
 from .ingest import IngestError, index_document, parsed_for
 from .parsers import ParseError
 

@@ -12,8 +12,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from pypdf import PdfReader
-
 from ..links import format_timestamp
 
 log = logging.getLogger(__name__)
@@ -553,6 +551,8 @@ _PDF_BLANKS = re.compile(r"\n{3,}")
 
 
 def _parse_pdf(data: bytes) -> ParsedDocument:
+    from pypdf import PdfReader  # ~0.15 s to import: only for PDFs (wwhd/lazy.py)
+
     # pypdf raises a wide range of exception types on damaged files; any of them means unreadable.
     try:
         reader = PdfReader(io.BytesIO(data))

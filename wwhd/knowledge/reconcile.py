@@ -6,14 +6,17 @@ import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Chunk, Document
-from .index import PAYLOAD_FIELDS, UPSERT_BATCH, KnowledgeIndex
 from .ingest import point_payload, write_vectors
+
+if TYPE_CHECKING:  # index.py imports qdrant_client (wwhd/lazy.py)
+    from .index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ def _normalise(value):
 
 
 def _fingerprint(payload: dict) -> str:
+    from .index import PAYLOAD_FIELDS
+
     flat = {key: _normalise(payload.get(key)) for key in PAYLOAD_FIELDS}
     return hashlib.sha1(json.dumps(flat, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -98,6 +103,8 @@ def report(index: KnowledgeIndex) -> Drift:
 def repair(index: KnowledgeIndex) -> Drift:
     """Fix what report() finds: delete orphans, rewrite missing and stale points from SQL, drop
     collections of old embedding models. Returns the drift that was found."""
+    from .index import UPSERT_BATCH
+
     drift = report(index)
     index.delete_points(drift.orphan_points)
     rewrite = set(drift.missing_points) | set(drift.stale_points)
