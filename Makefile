@@ -7,7 +7,7 @@ DOTENV_VALUE = $(shell sed -n 's/^$(1)=\([^[:space:]\#]*\).*/\1/p' .env 2>/dev/n
 PORT ?= $(or $(call DOTENV_VALUE,PORT),8000)
 HOST ?= $(or $(call DOTENV_VALUE,HOST),127.0.0.1)
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint bench image-test clean
 
 # Stamp files: reinstall only when the pinned requirements change.
 $(VENV)/.runtime: requirements.txt
@@ -41,6 +41,13 @@ lint: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench.run_all
+
+# Build the real Dockerfile and run it (scripts/image_test: private dockerd, stand-in base when no
+# registry answers, health, uid, migrations, streams, drained stop). Needs root, docker.io, debootstrap.
+# The stand-in's debootstrap rootfs is kept here between runs (saves ~2.5 min).
+WWHD_IMAGE_TEST_CACHE ?= /var/cache/wwhd-image-test
+image-test: $(VENV)/.runtime
+	WWHD_IMAGE_TEST_CACHE=$(WWHD_IMAGE_TEST_CACHE) $(BIN)/python scripts/image_test
 
 clean:
 	rm -rf $(VENV) data
