@@ -36,10 +36,10 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
     """`qdrant`: "memory" (the pipeline's own cost), "disk" (embedded local mode, which commits
     each point to its SQLite file separately) or a server URL."""
     from wwhd import create_app
+    from wwhd.deps import get_runner
     from wwhd.extensions import db
     from wwhd.knowledge.files import get_file_store
     from wwhd.knowledge.ingest import add_source
-    from wwhd.knowledge.jobs import process_document
     from wwhd.knowledge.namespaces import seed_namespaces
     from wwhd.models import Document
 
@@ -75,7 +75,7 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
                 db.session.commit()
                 accepted = time.perf_counter() - started
                 document_id = result.document.id
-            status = process_document(app, document_id)
+            status = get_runner(app).run(document_id)
             total = time.perf_counter() - started
             with app.app_context():
                 doc = db.session.get(Document, document_id)

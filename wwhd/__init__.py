@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 from flask import Flask
 
 from .config import load_config
@@ -13,7 +14,8 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     """Build the app: config → logs → extensions → deps → api → errors → cli.
 
     `deps` lets tests hand in their own providers/index (see wwhd.deps.Deps); by default they are
-    built from config on first use.
+    built from config on first use. A served app (not a `flask` command, which must not open the
+    embedded index) starts its job runner here when JOBS_AUTOSTART is on.
     """
     app = Flask(__name__)
     app.config.from_mapping(load_config(overrides))
@@ -69,4 +71,6 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     from .cli import wwhd_cli
 
     app.cli.add_command(wwhd_cli)
+    if app.config["JOBS_AUTOSTART"] and click.get_current_context(silent=True) is None:
+        deps_module.start_jobs(app)
     return app

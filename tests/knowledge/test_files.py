@@ -76,7 +76,7 @@ def test_upload_keeps_original_in_s3_and_delete_removes_it(tmp_path, s3_bucket, 
     )
     assert reply.status_code == 202, reply.get_json()
     doc_id = reply.get_json()["id"]
-    from wwhd.knowledge.jobs import get_runner
+    from wwhd.deps import get_runner
 
     assert get_runner(app).wait(doc_id) == "indexed"
     with app.app_context():

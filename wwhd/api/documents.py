@@ -23,7 +23,7 @@ from ..knowledge.ingest import (
     find_duplicate,
     index_document,
 )
-from ..knowledge.jobs import claim, describe_failure, get_runner, mark_failed
+from ..knowledge.jobs import claim, describe_failure, mark_failed
 from ..knowledge.namespaces import NAME_PATTERN
 from ..knowledge.parsers import ParseError, parse_text
 from ..knowledge.reconcile import reindex as reindex_from_sql
@@ -36,13 +36,6 @@ from . import int_arg, json_body
 bp = Blueprint("documents", __name__)
 
 
-@bp.before_app_request
-def _start_jobs() -> None:
-    # First API request starts the runner, whose first task resumes jobs a dead process left behind.
-    if request.path.startswith("/api/"):
-        get_runner(current_app._get_current_object())
-
-
 def _index():
     from ..deps import get_deps
 
@@ -50,6 +43,8 @@ def _index():
 
 
 def _runner():
+    from ..deps import get_runner
+
     return get_runner(current_app._get_current_object())
 
 
@@ -450,7 +445,7 @@ def _replace_content(doc: Document, changes: dict, parsed):
         index_document(doc, _index(), parsed)
     except Exception as exc:
         message = describe_failure(exc)
-        mark_failed(current_app._get_current_object(), document_id, message)
+        mark_failed(current_app._get_current_object(), document_id, message, _index())
         raise ServiceUnavailable(
             f"The edit was saved but could not be indexed: {message}",
             extra={"document": _get_document(document_id).to_dict()},

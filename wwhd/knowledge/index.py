@@ -419,3 +419,63 @@ class KnowledgeIndex:
             return True, "ok"
         except IndexUnavailable as exc:
             return False, str(exc)[:200]
+
+    # -- bounded scans for reconcile and the self-healing check (pages, never the whole index) -----
+    def retrieve_payloads(self, ids: list[str]) -> dict[str, dict]:
+        """Payloads of the points among `ids` that exist (absent ids are missing points)."""
+        if not ids:
+            return {}
+        self.ensure()
+        points = self._call(
+            self.client.retrieve, self.alias, ids=ids, with_payload=True, with_vectors=False
+        )
+        return {str(p.id): p.payload or {} for p in points}
+
+    def scroll_pages(
+        self,
+        limit: int = 1000,
+        with_payload: bool | list[str] = False,
+        where: dict | None = None,
+    ) -> Iterator[list[tuple[str, dict]]]:
+        """Every point as pages of (id, payload), keyset by point id; `where` matches payload
+        fields exactly ({"namespace": "money"})."""
+        self.ensure()
+        scroll_filter = None
+        if where:
+            scroll_filter = qm.Filter(
+                must=[
+                    qm.FieldCondition(key=key, match=qm.MatchValue(value=value))
+                    for key, value in where.items()
+                ]
+            )
+        offset = None
+        while True:
+            points, offset = self._call(
+                self.client.scroll,
+                self.alias,
+                scroll_filter=scroll_filter,
+                limit=limit,
+                offset=offset,
+                with_payload=with_payload,
+                with_vectors=False,
+            )
+            if points:
+                yield [(str(p.id), p.payload or {}) for p in points]
+            if offset is None:
+                return
+
+    def checksum_counts(self, limit: int) -> dict[str, int]:
+        """Points per document checksum (one facet call; exact). On a server the facet needs a
+        keyword index on `checksum`, made here once per process."""
+        self.ensure()
+        if self._lock is None and not getattr(self, "_checksum_indexed", False):
+            self._call(
+                self.client.create_payload_index,
+                self.current_collection() or self.alias,
+                "checksum",
+                field_schema=qm.PayloadSchemaType.KEYWORD,
+                wait=True,
+            )
+            self._checksum_indexed = True
+        reply = self._call(self.client.facet, self.alias, "checksum", limit=limit, exact=True)
+        return {str(hit.value): hit.count for hit in reply.hits}
