@@ -85,6 +85,7 @@ def test_upload_keeps_original_in_s3_and_delete_removes_it(tmp_path, s3_bucket, 
     s3 = boto3.client("s3")
     assert s3.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == data
     assert client.delete(f"/api/v1/documents/{doc_id}", headers=headers).status_code == 200
+    assert get_runner(app).wait(doc_id) == "deleted"  # the original goes in the deletion job
     assert s3.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
 
 

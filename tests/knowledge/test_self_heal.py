@@ -74,7 +74,7 @@ def metric_lines(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if '"IndexDrift"' in line]
 
 
-def test_restored_older_index_is_healed_at_start(tmp_path, capsys):
+def test_restored_older_index_is_healed_at_start(tmp_path, capsys, caplog):
     config = config_for(tmp_path)
     first = upload(config, TALK_A, "Morning walk")
     snapshot = tmp_path / "qdrant-snapshot"
@@ -91,9 +91,9 @@ def test_restored_older_index_is_healed_at_start(tmp_path, capsys):
         assert first in found_documents(app, "morning walk decision")
         with app.app_context():
             assert reconcile.report(get_deps(app).index).total == 0
-        out = capsys.readouterr().out
-        assert "index behind SQL: repairing in the background" in out
-        assert [m["IndexDrift"] for m in metric_lines(out)] == [1]
+        logged = [r.getMessage() for r in caplog.records if r.name == "wwhd.knowledge.reconcile"]
+        assert "index behind SQL: repairing in the background" in logged
+        assert [m["IndexDrift"] for m in metric_lines(capsys.readouterr().out)] == [1]
         # The next check finds nothing to do and says so with a zero.
         assert runner.heal().drifted is False
         assert [m["IndexDrift"] for m in metric_lines(capsys.readouterr().out)] == [0]

@@ -167,6 +167,7 @@ class KnowledgeIndex:
                     "embedding model changed: alias moved", extra={"from": current, "to": wanted}
                 )
         if self._postings is not None:
+            self.tune_local_storage()
             self._load_postings()
         self._ready = True
         return created
@@ -479,3 +480,32 @@ class KnowledgeIndex:
             self._checksum_indexed = True
         reply = self._call(self.client.facet, self.alias, "checksum", limit=limit, exact=True)
         return {str(hit.value): hit.count for hit in reply.hits}
+
+    def hide_document(self, document_id: int) -> None:
+        """Take a document out of local-mode BM25 answers at once (in-process postings); its
+        points are deleted right after, in pages (delete_document_in_pages)."""
+        if self._postings is not None:
+            with self._lock:
+                self._postings.remove_document(document_id)
+
+    def delete_document_in_pages(self, document_id: int, page: int = 256) -> int:
+        """delete_document, a page of ids at a time: local mode writes each point to its file,
+        so one filter delete of 20k points would hold the lock (and every search) for seconds."""
+        ids = sorted(self.document_point_ids(document_id))
+        for start in range(0, len(ids), page):
+            self.delete_points(ids[start : start + page])
+        return len(ids)
+
+    def tune_local_storage(self) -> None:
+        """Embedded Qdrant on disk commits every point with an fsync (a 20k-point delete took
+        240 s here); WAL with synchronous=NORMAL keeps each commit atomic without the fsync
+        (~40x faster). A power cut may lose the last writes, which the SQL-driven self-healing
+        check rewrites. Reaches into qdrant-client's local storage (pinned 1.20); a no-op elsewhere."""
+        collections = getattr(getattr(self.client, "_client", None), "collections", None) or {}
+        for collection in collections.values():
+            connection = getattr(getattr(collection, "storage", None), "storage", None)
+            if connection is not None and not getattr(collection, "_wwhd_tuned", False):
+                with self._lock:
+                    connection.execute("PRAGMA journal_mode=WAL")
+                    connection.execute("PRAGMA synchronous=NORMAL")
+                collection._wwhd_tuned = True

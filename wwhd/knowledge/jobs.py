@@ -232,7 +232,7 @@ class JobRunner:
         results = [future.result(timeout=timeout) for future in futures]
         # A run that found the document already claimed reports "processing"; prefer the outcome.
         return next(
-            (r for r in reversed(results) if r in ("indexed", "failed", "missing")),
+            (r for r in reversed(results) if r in ("indexed", "failed", "missing", "deleted")),
             results[-1] if results else None,
         )
 
@@ -244,6 +244,38 @@ class JobRunner:
         finally:
             with self._lock:
                 self._active.discard(document_id)
+
+    def delete_document(self, document_id: int, original_key: str | None) -> Future:
+        """Once the document's rows are deleted (committed): hide it from local search now, then
+        delete its points, a page at a time, and its original in the background. If the process
+        dies first, the self-healing check deletes the points of a checksum SQL no longer has."""
+        self.index.hide_document(document_id)
+        future = self._pool.submit(self._forget, document_id, original_key)
+        with self._lock:
+            self._futures[document_id] = [*self._futures.get(document_id, []), future]
+        return future
+
+    def _forget(self, document_id: int, original_key: str | None) -> str:
+        try:
+            self.index.delete_document_in_pages(document_id)
+        except Exception:  # Qdrant down: the index check removes them later
+            log.warning(
+                "could not delete the points of a deleted document",
+                extra={"document_id": document_id},
+            )
+        if original_key and self.store is not None:
+            with self.app.app_context():
+                # Originals are keyed by content: the same file uploaded again meanwhile keeps it.
+                reused = db.session.scalar(
+                    select(Document.id).where(Document.original_key == original_key).limit(1)
+                )
+                db.session.remove()
+            if reused is None:
+                try:
+                    self.store.delete(original_key)
+                except Exception:  # the record is gone; a stray original is harmless
+                    log.warning("could not delete original", extra={"document_id": document_id})
+        return "deleted"
 
     def heal(self) -> reconcile.Health | None:
         """Run the cheap SQL ↔ Qdrant check and repair what it finds; None when a check is
