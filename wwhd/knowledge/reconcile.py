@@ -12,7 +12,6 @@ import json
 import logging
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from types import SimpleNamespace
 
 from sqlalchemy import exists, func, select, update
 
@@ -37,7 +36,7 @@ _CHUNK_COLUMNS = (
     Chunk.page,
     Chunk.marks,
 )
-# What point_payload reads from a document: everything but its content.
+# What point_payload reads from a document besides its id: everything but its content.
 _DOCUMENT_COLUMNS = (
     Document.namespace,
     Document.title,
@@ -96,38 +95,66 @@ def _fingerprint(payload: dict) -> str:
     return hashlib.sha1(json.dumps(flat, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-def _point(row) -> dict:
-    """The point a joined (chunk, document metadata) row should be, as {"id", "text", "payload"}."""
-    doc = SimpleNamespace(
-        id=row.document_id,
-        namespace=row.namespace,
-        title=row.title,
-        source_url=row.source_url,
-        youtube_url=row.youtube_url,
-        checksum=row.checksum,
-        tags=row.tags,
-    )
+def _point(row, doc) -> dict:
+    """The point a chunk row of `doc` (its payload columns) should be: {"id", "text", "payload"}."""
     return {"id": row.id, "text": row.text, "payload": point_payload(doc, row)}
 
 
-def chunk_pages(*where, page: int = PAGE) -> Iterator[list]:
-    """Chunk rows of indexed documents with their documents' payload columns, in keyset pages
-    ordered by chunk id (the primary key: no sort, no temp file). `where` narrows the rows."""
+def _with_documents(rows, *document_where) -> list[tuple]:
+    """(chunk row, document columns) for the rows whose document is indexed (and matches
+    `document_where`): one lookup of the page's few documents, never their content."""
+    ids = {row.document_id for row in rows}
+    docs = {
+        doc.id: doc
+        for doc in db.session.execute(
+            select(Document.id, *_DOCUMENT_COLUMNS).where(
+                Document.id.in_(ids), Document.status == "indexed", *document_where
+            )
+        )
+    }
+    return [(row, docs[row.document_id]) for row in rows if row.document_id in docs]
+
+
+def chunk_pages(*document_where, page: int = PAGE) -> Iterator[list[tuple]]:
+    """Chunk rows of indexed documents as pages of (chunk row, document payload columns).
+
+    Keyset by chunk id on the chunks table alone, so the database walks its primary key: no
+    sort, no temp B-tree (joined to documents, SQLite sorted every matching row per page).
+    `document_where` narrows the documents (namespace)."""
     last = ""
     while True:
         rows = db.session.execute(
-            select(*_CHUNK_COLUMNS, *_DOCUMENT_COLUMNS)
-            .join(Document, Chunk.document_id == Document.id)
-            .where(Document.status == "indexed", Chunk.id > last, *where)
-            .order_by(Chunk.id)
+            select(*_CHUNK_COLUMNS).where(Chunk.id > last).order_by(Chunk.id).limit(page)
+        ).all()
+        if not rows:
+            return
+        pairs = _with_documents(rows, *document_where)
+        if pairs:
+            yield pairs
+        if len(rows) < page:
+            return
+        last = rows[-1].id
+
+
+def document_pages(document_id: int, page: int = PAGE) -> Iterator[list[tuple]]:
+    """One indexed document's chunk rows in pages, keyset on its (document_id, index) key."""
+    last = -1
+    while True:
+        rows = db.session.execute(
+            select(*_CHUNK_COLUMNS)
+            .where(Chunk.document_id == document_id, Chunk.index > last)
+            .order_by(Chunk.index)
             .limit(page)
         ).all()
         if not rows:
             return
-        yield rows
+        pairs = _with_documents(rows)
+        if not pairs:
+            return
+        yield pairs
         if len(rows) < page:
             return
-        last = rows[-1].id
+        last = rows[-1].index
 
 
 def _document_ids(values) -> set[int]:
@@ -161,9 +188,9 @@ def _unknown_points(points: list[tuple[str, dict]]) -> list[str]:
 
 def _scan(index: KnowledgeIndex, fix: bool, page: int) -> Drift:
     drift = Drift(old_collections=index.other_collections())
-    for rows in chunk_pages(page=page):
-        drift.chunks += len(rows)
-        wanted = {row.id: _point(row) for row in rows}
+    for pairs in chunk_pages(page=page):
+        drift.chunks += len(pairs)
+        wanted = {row.id: _point(row, doc) for row, doc in pairs}
         found = index.retrieve_payloads(list(wanted))
         rewrite = []
         for point_id, point in wanted.items():
@@ -254,9 +281,9 @@ def reindex(index: KnowledgeIndex, namespace: str | None = None, page: int = PAG
         "requeued": requeued,
     }
     db.session.commit()
-    for rows in chunk_pages(*in_namespace, page=page):
-        index.upsert([_point(row) for row in rows])
-        counts["chunks"] += len(rows)
+    for pairs in chunk_pages(*in_namespace, page=page):
+        index.upsert([_point(row, doc) for row, doc in pairs])
+        counts["chunks"] += len(pairs)
     db.session.commit()  # ends the read transaction; nothing is written to SQL here
     counts["orphans_deleted"] = delete_unknown_points(index, namespace, page)
     return counts
@@ -312,9 +339,9 @@ def rewrite_document(index: KnowledgeIndex, document_id: int, page: int = PAGE) 
     """Make the document's points exactly its chunk rows, a page at a time.
     Returns (points written, points deleted)."""
     wanted: set[str] = set()
-    for rows in chunk_pages(Chunk.document_id == document_id, page=page):
-        index.upsert([_point(row) for row in rows])
-        wanted.update(row.id for row in rows)
+    for pairs in document_pages(document_id, page=page):
+        index.upsert([_point(row, doc) for row, doc in pairs])
+        wanted.update(row.id for row, _ in pairs)
     extra = sorted(index.document_point_ids(document_id) - wanted)
     index.delete_points(extra)
     return len(wanted), len(extra)
