@@ -29,6 +29,7 @@ class Deps:
 def build_deps(
     config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None
 ) -> Deps:
+    # Lazy: langgraph's import took 14.7 s on a busy 2-core machine; flask commands skip it.
     from .pipeline.graph import build_graph
 
     embedder = make_embedder(config)

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 
 from flask import Flask, g, request
 
+from .usage import cost_usd
+
 # A JSON line on stdout reaches CloudWatch Logs through the awslogs driver, and CloudWatch turns
 # `_aws` documents into metrics; no agent and no PutMetricData calls.
 log = logging.getLogger("wwhd.metrics")
@@ -160,8 +162,6 @@ def record_turn(
     config: Mapping, final: Mapping, user_id: int | None, message_id: str | None
 ) -> None:
     """TokenUsage and EstimatedCost per model, and retrieval hits / empty retrievals, for one answered turn."""
-    from .usage import cost_usd
-
     by_model: dict[str, list[int]] = {}
     for used in final.get("usage") or []:
         totals = by_model.setdefault(used.get("model") or "unknown", [0, 0])

@@ -154,3 +154,20 @@ def test_flask_commands_do_not_start_the_runner(tmp_path):
     with click.Context(click.Command("db")):
         app = create_app({**config, "JOBS_AUTOSTART": True})
     assert "wwhd_jobs" not in app.extensions and app.extensions.get("wwhd") is None
+
+
+def test_periodic_check_heals_a_running_server(tmp_path):
+    config = {**config_for(tmp_path), "INDEX_CHECK_SECONDS": 0.2}
+    document_id = upload(config, TALK_B, "Persimmon orchard")
+    app, runner = serve(config)
+    try:
+        assert runner.last_health.drifted is False
+        index = get_deps(app).index
+        index.delete_document(document_id)  # Qdrant loses the points while the api runs
+        seen = runner.checks
+        assert runner.wait_for_check(seen, timeout=60)  # the next periodic check ran
+        if runner.last_health.behind != [document_id]:  # it had started before the loss
+            assert runner.wait_for_check(runner.checks, timeout=60)
+        assert found_documents(app, "persimmon orchard harvest") == {document_id}
+    finally:
+        stop(app)

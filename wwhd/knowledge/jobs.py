@@ -195,6 +195,8 @@ class JobRunner:
         self._futures: dict[int, list[Future]] = {}
         self.startup: Future | None = None  # the start-up sweep; resolves to the resumed jobs
         self.last_health: reconcile.Health | None = None
+        self.checks = 0  # index checks finished; wait_for_check() lets tests sync on them
+        self._checked = threading.Condition()
 
     def start(self) -> Future:
         """Queue the start-up sweep (once) and start the periodic index check."""
@@ -289,10 +291,18 @@ class JobRunner:
                 finally:
                     db.session.remove()
             metrics.record_index_check(self.app.config, health)
-            self.last_health = health
+            with self._checked:
+                self.last_health = health
+                self.checks += 1
+                self._checked.notify_all()
             return health
         finally:
             self._healing.release()
+
+    def wait_for_check(self, after: int, timeout: float = 60) -> bool:
+        """Block until more than `after` index checks have finished; False on timeout."""
+        with self._checked:
+            return self._checked.wait_for(lambda: self.checks > after, timeout)
 
     def _safe_heal(self) -> reconcile.Health | None:
         try:
