@@ -1,14 +1,31 @@
-"""Ingestion throughput: MB/s of transcript text through parse → chunk → SQL → Qdrant, offline provider."""
+"""Ingestion: MB/s through parse → chunk → SQL → Qdrant in-process, or, with --server, a 10 MB
+upload to a real gunicorn server: worker peak RSS and /health latency while it indexes.
+
+    .venv/bin/python -m bench.ingestion --sizes 1,5,9.5         # in-process throughput
+    .venv/bin/python -m bench.ingestion --server --sizes 10     # issue 14: <= 400 MB, p99 <= 100 ms
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import write_result
+from bench.common import (
+    RssSampler,
+    _children,
+    _flask,
+    _status_kib,
+    http_json,
+    start_stack,
+    summary_ms,
+    write_result,
+)
+
+ADMIN_EMAIL, ADMIN_PASSWORD = "bench-admin@example.com", "bench-admin-password-123"
 
 WORDS = (
     "breathe slowly and keep the shoulders soft while the mind settles into the body "
@@ -36,10 +53,10 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
     """`qdrant`: "memory" (the pipeline's own cost), "disk" (embedded local mode, which commits
     each point to its SQLite file separately) or a server URL."""
     from wwhd import create_app
+    from wwhd.deps import get_runner
     from wwhd.extensions import db
     from wwhd.knowledge.files import get_file_store
     from wwhd.knowledge.ingest import add_source
-    from wwhd.knowledge.jobs import process_document
     from wwhd.knowledge.namespaces import seed_namespaces
     from wwhd.models import Document
 
@@ -75,7 +92,7 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
                 db.session.commit()
                 accepted = time.perf_counter() - started
                 document_id = result.document.id
-            status = process_document(app, document_id)
+            status = get_runner(app).run(document_id)
             total = time.perf_counter() - started
             with app.app_context():
                 doc = db.session.get(Document, document_id)
@@ -94,13 +111,113 @@ def measure(sizes_mb: list[float], qdrant: str = "memory") -> dict:
     return {"qdrant": qdrant, "runs": runs}
 
 
+def _multipart(fields: dict, filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = "wwhdbench" + str(random.getrandbits(64))
+    parts = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+        for k, v in fields.items()
+    ]
+    parts.append(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: text/vtt\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def measure_server(megabytes: float) -> dict:
+    """Upload one transcript to gunicorn (embedded Qdrant on disk, as `make dev`) while a client
+    asks /health every 50 ms; until the document is indexed. Peak RSS is the worker's VmHWM."""
+    import threading
+    import urllib.request
+
+    stack = start_stack(load_samples=False)
+    try:
+        _flask(
+            stack.env,
+            "wwhd",
+            "create-user",
+            ADMIN_EMAIL,
+            "--username",
+            "benchadmin",
+            "--password",
+            ADMIN_PASSWORD,
+            "--role",
+            "admin",
+        )
+        token = http_json(
+            "POST",
+            stack.base + "/api/v1/auth/login",
+            {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+        )["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        worker = _children(stack.pid)[0]
+        rss_before = _status_kib(worker, "VmRSS") / 1024
+        latencies: list[float] = []
+        stop = threading.Event()
+
+        def probe() -> None:
+            while not stop.is_set():
+                started = time.perf_counter()
+                with urllib.request.urlopen(stack.base + "/health", timeout=30) as reply:
+                    reply.read()
+                latencies.append(time.perf_counter() - started)
+                stop.wait(0.05)
+
+        data = transcript(megabytes)
+        body, content_type = _multipart({"namespace": "general"}, "talk.vtt", data)
+        prober = threading.Thread(target=probe, daemon=True)
+        with RssSampler(worker) as sampler:
+            prober.start()
+            started = time.perf_counter()
+            request = urllib.request.Request(
+                stack.base + "/api/v1/documents/upload",
+                data=body,
+                method="POST",
+                headers={**auth, "Content-Type": content_type},
+            )
+            with urllib.request.urlopen(request, timeout=300) as reply:
+                doc = json.loads(reply.read())
+            accepted = time.perf_counter() - started
+            while doc["status"] in ("pending", "processing"):
+                stop.wait(0.5)  # polling the job's status; bounded by the timeout below
+                doc = http_json("GET", f"{stack.base}/api/v1/documents/{doc['id']}", headers=auth)
+                if time.perf_counter() - started > 1800:
+                    raise RuntimeError("not indexed within 30 minutes")
+            total = time.perf_counter() - started
+            stop.set()
+            prober.join()
+        return {
+            "file_mb": round(len(data) / 1048576, 2),
+            "status": doc["status"],
+            "chunks": doc["chunk_count"],
+            "upload_s": round(accepted, 2),
+            "indexed_s": round(total, 2),
+            "worker_rss_before_mb": round(rss_before, 1),
+            "worker_peak_rss_mb": round(_status_kib(worker, "VmHWM") / 1024, 1),
+            "sampled_peak_rss_mb": round(sampler.peak, 1),
+            "health_ms": summary_ms(latencies),
+        }
+    finally:
+        stack.stop()
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "--sizes", default="1,5,9.5", help="Transcript sizes in MB, comma-separated."
     )
     parser.add_argument("--qdrant", default="memory", help="memory | disk | http://host:6333")
+    parser.add_argument("--server", action="store_true", help="Upload to a real gunicorn server.")
     args = parser.parse_args(argv)
+    if args.server:
+        runs = [measure_server(float(s)) for s in args.sizes.split(",")]
+        for run in runs:
+            print(json.dumps(run))
+        print(f"results: {write_result('ingestion-gunicorn', {'runs': runs})}")
+        return {"runs": runs}
     data = measure([float(s) for s in args.sizes.split(",")], args.qdrant)
     print(f"Qdrant: {data['qdrant']}")
     print(

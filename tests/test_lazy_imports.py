@@ -11,9 +11,14 @@ from wwhd.lazy import HEAVY_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Built inside a click context, as every `flask` command builds it. A serving process (gunicorn,
+# no click context) starts the job runner in create_app, which opens the index: that is the
+# server's start-up cost, not a command's.
 PROBE = """
 import sys
-import wsgi  # create_app(), as every `flask` command and gunicorn do
+import click
+with click.Context(click.Command("probe")):
+    import wsgi  # create_app(), as every `flask` command does
 import wwhd.cli
 from wwhd.lazy import HEAVY_MODULES
 print(",".join(m for m in HEAVY_MODULES if m in sys.modules))

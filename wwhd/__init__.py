@@ -9,6 +9,7 @@ import os
 # machine under load, and a web worker serving many requests gains nothing from it.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+import click  # noqa: E402
 from flask import Flask  # noqa: E402
 
 from .config import load_config  # noqa: E402
@@ -18,7 +19,8 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     """Build the app: config → logs → extensions → deps → api → errors → cli.
 
     `deps` lets tests hand in their own providers/index (see wwhd.deps.Deps); by default they are
-    built from config on first use.
+    built from config on first use. A served app (not a `flask` command, which must not open the
+    embedded index) starts its job runner here when JOBS_AUTOSTART is on.
     """
     app = Flask(__name__)
     app.config.from_mapping(load_config(overrides))
@@ -76,4 +78,6 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     from .cli import wwhd_cli
 
     app.cli.add_command(wwhd_cli)
+    if app.config["JOBS_AUTOSTART"] and click.get_current_context(silent=True) is None:
+        deps_module.start_jobs(app)
     return app

@@ -281,9 +281,9 @@ def ingest_command(
     With embedded Qdrant (no QDRANT_URL) stop the server first: local mode locks its folder (the
     command checks and says so before writing anything).
     """
+    from .deps import get_runner
     from .knowledge.files import get_file_store
     from .knowledge.ingest import IngestError, add_source, require_namespace
-    from .knowledge.jobs import process_document
     from .knowledge.parsers import ParseError
     from .links import youtube_id
     from .models import Document
@@ -352,7 +352,7 @@ def ingest_command(
                 db.session.rollback()
                 failed.append(f"{path}: {getattr(exc, 'message', None) or exc}")
                 continue
-            status = process_document(app, document_id)
+            status = get_runner(app).run(document_id)
             db.session.expire_all()
             doc = db.session.get(Document, document_id)
             if status == "indexed":
@@ -374,8 +374,7 @@ def ingest_command(
 )
 def reindex_command(namespace: str | None, everything: bool) -> None:
     """Rebuild Qdrant points from the SQL record (chunk rows), for one namespace or all."""
-    from .deps import get_deps
-    from .knowledge.jobs import process_document
+    from .deps import get_deps, get_runner
     from .knowledge.reconcile import reindex
     from .models import Namespace
 
@@ -388,7 +387,7 @@ def reindex_command(namespace: str | None, everything: bool) -> None:
     for document_id in counts["requeued"]:
         click.echo(
             f"  document {document_id} had no chunk rows: re-chunking → "
-            f"{process_document(current_app._get_current_object(), document_id)}"
+            f"{get_runner(current_app._get_current_object()).run(document_id)}"
         )
     click.echo(
         f"Reindexed {counts['documents']} documents ({counts['chunks']} chunks) in "
@@ -410,13 +409,13 @@ def reconcile_command(repair: bool) -> None:
     index = get_deps().index
     drift = reconcile.repair(index) if repair else reconcile.report(index)
     click.echo(f"{drift.points} points, {drift.chunks} chunk rows of indexed documents.")
-    for label, items in (
-        ("orphan points (no chunk row)", drift.orphan_points),
-        ("missing points (chunk row, no point)", drift.missing_points),
-        ("stale payloads", drift.stale_points),
-        ("old collections", drift.old_collections),
+    for label, count, items in (
+        ("orphan points (no chunk row)", drift.orphans, drift.orphan_points),
+        ("missing points (chunk row, no point)", drift.missing, drift.missing_points),
+        ("stale payloads", drift.stale, drift.stale_points),
+        ("old collections", len(drift.old_collections), drift.old_collections),
     ):
-        click.echo(f"  {label}: {len(items)}" + (f"  e.g. {', '.join(items[:3])}" if items else ""))
+        click.echo(f"  {label}: {count}" + (f"  e.g. {', '.join(items[:3])}" if items else ""))
     if not drift.total:
         click.echo("No drift.")
     elif repair:

@@ -94,6 +94,10 @@ class Config:
         self.JOB_HEARTBEAT_SECONDS = _env_int("JOB_HEARTBEAT_SECONDS", 10)
         self.JOB_STALE_SECONDS = _env_int("JOB_STALE_SECONDS", 60)
         self.JOB_MAX_ATTEMPTS = _env_int("JOB_MAX_ATTEMPTS", 3)
+        # The served app starts the job runner and heals the index from SQL at start-up, then
+        # checks it (points per document checksum vs chunk rows) every INDEX_CHECK_SECONDS (0: off).
+        self.JOBS_AUTOSTART = _env("JOBS_AUTOSTART", "1") not in ("0", "false", "no")
+        self.INDEX_CHECK_SECONDS = _env_int("INDEX_CHECK_SECONDS", 300)
         self.MAX_MESSAGE_CHARS = _env_int("MAX_MESSAGE_CHARS", 4000)
         self.SSE_PING_SECONDS = _env_int("SSE_PING_SECONDS", 15)
         # Requests per caller (user id when signed in, else client IP), by role; `limits` notation.
@@ -166,6 +170,7 @@ class TestingConfig(Config):
     DEMO_USER = False
 
     def tune(self) -> None:
+        self.JOBS_AUTOSTART = False  # tests start the runner when they mean to
         self.ARGON2_TIME_COST = 1
         self.ARGON2_MEMORY_KIB = 8192
         # Limits stay on in tests, high enough that only tests that lower them are throttled.

@@ -1,4 +1,4 @@
-"""Long-lived collaborators (LLM, embedder, index, compiled graph), built once per app."""
+"""Long-lived collaborators (LLM, embedder, index, compiled graph, job runner), built once per app."""
 
 from __future__ import annotations
 
@@ -10,11 +10,15 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
+from .knowledge.files import get_file_store
+from .knowledge.jobs import JobRunner
+
 if TYPE_CHECKING:  # qdrant_client and langgraph load in build_deps, not at import (wwhd/lazy.py)
     from .knowledge.index import KnowledgeIndex
     from .providers import ChatModel, Embedder
 
 _build_lock = threading.Lock()
+_runner_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -66,3 +70,31 @@ def get_deps(app: Flask | None = None) -> Deps:
             if deps is None:
                 deps = app.extensions["wwhd"] = build_deps(app.config)
     return deps
+
+
+def get_runner(app: Flask | None = None) -> JobRunner:
+    """The app's job runner, built on first use with the app's index and file store. Started
+    (start-up sweep, periodic index check) by start_jobs(), not here."""
+    app = app or current_app._get_current_object()
+    runner = app.extensions.get("wwhd_jobs")
+    if runner is None:
+        with _runner_lock:
+            runner = app.extensions.get("wwhd_jobs")
+            if runner is None:
+                runner = JobRunner(
+                    app, get_deps(app).index, get_file_store(app), app.config["JOB_WORKERS"]
+                )
+                app.extensions["wwhd_jobs"] = runner
+    return runner
+
+
+def start_jobs(app: Flask) -> JobRunner | None:
+    """Start the runner of a serving app: heal the index from SQL, resume jobs a dead process
+    left, then check the index periodically. Never raises: /health must still answer."""
+    try:
+        runner = get_runner(app)
+        runner.start()
+        return runner
+    except Exception:
+        app.logger.exception("starting the job runner failed; jobs start on first upload")
+        return None

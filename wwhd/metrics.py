@@ -1,4 +1,4 @@
-"""CloudWatch Embedded Metric Format lines on stdout: RequestLatency, TokenUsage, cost, errors, retrieval."""
+"""CloudWatch Embedded Metric Format lines on stdout: RequestLatency, TokenUsage, cost, errors, retrieval, IndexDrift."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 
 from flask import Flask, g, request
+
+from .usage import cost_usd
 
 # A JSON line on stdout reaches CloudWatch Logs through the awslogs driver, and CloudWatch turns
 # `_aws` documents into metrics; no agent and no PutMetricData calls.
@@ -160,8 +162,6 @@ def record_turn(
     config: Mapping, final: Mapping, user_id: int | None, message_id: str | None
 ) -> None:
     """TokenUsage and EstimatedCost per model, and retrieval hits / empty retrievals, for one answered turn."""
-    from .usage import cost_usd
-
     by_model: dict[str, list[int]] = {}
     for used in final.get("usage") or []:
         totals = by_model.setdefault(used.get("model") or "unknown", [0, 0])
@@ -197,6 +197,20 @@ def record_turn(
 def record_turn_error(config: Mapping, code: str, user_id: int | None = None) -> None:
     """A chat turn that ended in an `error` event (LLM down, rate limited, timed out, ...)."""
     emit(config, {"ErrorCode": code}, {"TurnErrors": (1, "Count")}, properties={"UserId": user_id})
+
+
+def record_index_check(config: Mapping, health) -> None:
+    """One self-healing check of the index against SQL (reconcile.Health): IndexDrift is the
+    number of documents whose points differed (0 when in step), written at every check."""
+    emit(
+        config,
+        {},
+        {
+            "IndexDrift": (len(health.behind) + len(health.unknown_checksums), "Count"),
+            "IndexPointsRepaired": (health.points_written + health.points_deleted, "Count"),
+        },
+        properties={"DocumentsChecked": health.documents},
+    )
 
 
 def init_app(app: Flask) -> None:

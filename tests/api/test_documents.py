@@ -7,8 +7,8 @@ import re
 
 import pytest
 
+from wwhd.deps import get_runner
 from wwhd.extensions import db
-from wwhd.knowledge.jobs import get_runner
 from wwhd.models import Chunk, Document
 
 VIDEO = "https://www.youtube.com/watch?v=abcDEF12345"

@@ -76,7 +76,7 @@ def test_upload_keeps_original_in_s3_and_delete_removes_it(tmp_path, s3_bucket, 
     )
     assert reply.status_code == 202, reply.get_json()
     doc_id = reply.get_json()["id"]
-    from wwhd.knowledge.jobs import get_runner
+    from wwhd.deps import get_runner
 
     assert get_runner(app).wait(doc_id) == "indexed"
     with app.app_context():
@@ -85,6 +85,7 @@ def test_upload_keeps_original_in_s3_and_delete_removes_it(tmp_path, s3_bucket, 
     s3 = boto3.client("s3")
     assert s3.get_object(Bucket=s3_bucket, Key=key)["Body"].read() == data
     assert client.delete(f"/api/v1/documents/{doc_id}", headers=headers).status_code == 200
+    assert get_runner(app).wait(doc_id) == "deleted"  # the original goes in the deletion job
     assert s3.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
 
 

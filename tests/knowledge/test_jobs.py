@@ -8,12 +8,12 @@ import pytest
 
 from tests.conftest import close_app
 from wwhd import create_app
-from wwhd.deps import get_deps
+from wwhd.deps import get_deps, get_runner
 from wwhd.extensions import db
 from wwhd.knowledge import reconcile
 from wwhd.knowledge.index import KnowledgeIndex
 from wwhd.knowledge.ingest import add_source, build_rows, point_payload
-from wwhd.knowledge.jobs import Heartbeat, claim, get_runner, process_document
+from wwhd.knowledge.jobs import Heartbeat, claim
 from wwhd.knowledge.parsers import parse_text
 from wwhd.models import Chunk, Document
 from wwhd.models.base import utcnow
@@ -23,6 +23,11 @@ LONG_TEXT = "\n\n".join(
     + "Every small habit compounds over the years. " * 8
     for n in range(200)
 )
+
+
+def process_document(app, document_id: int) -> str:
+    """One job run in the calling thread with the app's index and file store."""
+    return get_runner(app).run(document_id)
 
 
 def add(app, text: str, namespace: str = "general") -> int:
@@ -172,7 +177,7 @@ def test_job_left_processing_resumes_after_restart_without_duplicates(tmp_path):
     assert len(get_deps(first).index.document_point_ids(dead)) == written
     get_deps(first).index.client.close()  # the process dies; local mode releases the folder
 
-    second = create_app(config)
+    second = create_app({**config, "JOBS_AUTOSTART": True})  # as served: create_app starts it
     runner = get_runner(second)
     futures = runner.startup.result(timeout=60)
     assert sorted(f.result(timeout=60) for f in futures) == ["indexed", "indexed"]
@@ -191,7 +196,7 @@ def test_live_job_is_not_taken_over(app):
     crash_midway(app, doc_id, heartbeat_age_s=1)  # heartbeat still fresh: its owner may be alive
     assert process_document(app, doc_id) == "processing"
     runner = get_runner(app)
-    assert runner.startup.result(timeout=60) == []
+    assert runner.start().result(timeout=60) == []
     assert runner._timer is not None  # it re-checks once the heartbeat could have gone stale
     runner.shutdown()
 
@@ -237,7 +242,7 @@ def test_finished_documents_are_not_resumed(app, status):
     with app.app_context():
         db.session.get(Document, doc_id).status = status
         db.session.commit()
-    assert get_runner(app).startup.result(timeout=60) == []
+    assert get_runner(app).start().result(timeout=60) == []
 
 
 def test_jobs_and_reconcile_on_postgresql(tmp_path, postgres_db):
@@ -260,7 +265,7 @@ def test_jobs_and_reconcile_on_postgresql(tmp_path, postgres_db):
         db.session.commit()
     doc_id = add(app, LONG_TEXT)
     crash_midway(app, doc_id, heartbeat_age_s=300)
-    futures = get_runner(app).startup.result(timeout=60)
+    futures = get_runner(app).start().result(timeout=60)
     assert [f.result(timeout=60) for f in futures] == ["indexed"]
     doc, rows, points = state(app, doc_id)
     assert rows == len(points) == doc.chunk_count > 64

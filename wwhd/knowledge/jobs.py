@@ -6,17 +6,23 @@ import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from sqlalchemy import and_, delete, or_, select, update
 
+from .. import metrics
 from ..extensions import db
 from ..models import Chunk, Document
 from ..models.base import utcnow
+from . import reconcile
 from .errors import IndexUnavailable
-from .files import FileMissing, get_file_store
+from .files import FileMissing, FileStore
 from .ingest import IngestError, index_document, parsed_for
 from .parsers import ParseError
+
+if TYPE_CHECKING:  # index.py imports qdrant_client (wwhd/lazy.py)
+    from .index import KnowledgeIndex
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +73,10 @@ def describe_failure(exc: BaseException) -> str:
     return f"Indexing failed unexpectedly ({type(exc).__name__}); see the server log and reindex to retry."
 
 
-def mark_failed(app: Flask, document_id: int, message: str) -> None:
+def mark_failed(app: Flask, document_id: int, message: str, index: KnowledgeIndex) -> None:
     """Leave nothing searchable and no chunk rows for a failed document, then record why (commits)."""
-    from ..deps import get_deps
-
     try:
-        get_deps(app).index.delete_document(document_id)
+        index.delete_document(document_id)
     except Exception:  # Qdrant down: reconcile deletes points of failed documents later
         log.warning(
             "could not remove vectors of failed document", extra={"document_id": document_id}
@@ -133,15 +137,15 @@ class Heartbeat:
         self._thread.join()
 
 
-def process_document(app: Flask, document_id: int) -> str:
+def process_document(
+    app: Flask, document_id: int, index: KnowledgeIndex, store: FileStore | None
+) -> str:
     """Run one ingestion job to the end in the calling thread; returns the final status.
 
     Claims the document first (pending, or processing with a stale heartbeat); when someone else
     owns it, or it is already indexed, does nothing and returns its current status ("missing"
     when it no longer exists).
     """
-    from ..deps import get_deps
-
     cfg = app.config
     with app.app_context():
         if not claim(document_id, cfg["JOB_STALE_SECONDS"]):
@@ -154,18 +158,17 @@ def process_document(app: Flask, document_id: int) -> str:
                 document_id,
                 f"Gave up after {cfg['JOB_MAX_ATTEMPTS']} attempts that did not finish "
                 "(the process stopped while indexing). Fix the source and reindex.",
+                index,
             )
             return "failed"
         try:
             with Heartbeat(app, document_id, cfg["JOB_HEARTBEAT_SECONDS"]):
-                chunks = index_document(
-                    doc, get_deps(app).index, parsed_for(doc, get_file_store(app))
-                )
+                chunks = index_document(doc, index, parsed_for(doc, store))
         except Exception as exc:
             if not isinstance(exc, (ParseError, IngestError)):
                 log.exception("ingestion job failed", extra={"document_id": document_id})
             db.session.rollback()
-            mark_failed(app, document_id, describe_failure(exc))
+            mark_failed(app, document_id, describe_failure(exc), index)
             return "failed"
         finally:
             db.session.remove()
@@ -174,17 +177,46 @@ def process_document(app: Flask, document_id: int) -> str:
 
 
 class JobRunner:
-    """A per-app thread pool for ingestion jobs. Double submissions are harmless: claim() lets
-    exactly one run do the work."""
+    """A per-app thread pool for ingestion jobs plus the index's self-healing check. Double
+    submissions are harmless: claim() lets exactly one run do the work.
 
-    def __init__(self, app: Flask, workers: int = 2):
-        self.app = app
+    start() (create_app calls it when serving) queues the start-up sweep: heal the index from SQL,
+    then resume jobs a dead process left behind; after that the check repeats every
+    INDEX_CHECK_SECONDS.
+    """
+
+    def __init__(
+        self, app: Flask, index: KnowledgeIndex, store: FileStore | None, workers: int = 2
+    ):
+        self.app, self.index, self.store = app, index, store
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="wwhd-job")
         self._lock = threading.Lock()
+        self._healing = threading.Lock()
+        self._stop = threading.Event()
         self._active: set[int] = set()
         self._timer: threading.Timer | None = None
+        self._checker: threading.Thread | None = None
         self._futures: dict[int, list[Future]] = {}
-        self.startup: Future | None = None  # the first recovery sweep; tests wait on it
+        self.startup: Future | None = None  # the start-up sweep; resolves to the resumed jobs
+        self.last_health: reconcile.Health | None = None
+        self.checks = 0  # index checks finished; wait_for_check() lets tests sync on them
+        self._checked = threading.Condition()
+
+    def start(self) -> Future:
+        """Queue the start-up sweep (once) and start the periodic index check."""
+        with self._lock:
+            if self.startup is None:
+                self.startup = self._pool.submit(self._startup)
+                interval = self.app.config.get("INDEX_CHECK_SECONDS", 300)
+                if interval > 0:
+                    self._checker = threading.Thread(
+                        target=self._check_every,
+                        args=(interval,),
+                        name="wwhd-index-check",
+                        daemon=True,
+                    )
+                    self._checker.start()
+            return self.startup
 
     def submit(self, document_id: int) -> Future:
         """Queue a job; the future resolves to the final status."""
@@ -194,6 +226,10 @@ class JobRunner:
             self._futures[document_id] = [*futures, future]
         return future
 
+    def run(self, document_id: int) -> str:
+        """Run one job in the calling thread (the CLI); returns the final status."""
+        return self._run(document_id)
+
     def wait(self, document_id: int, timeout: float = 60) -> str | None:
         """Block until every job queued for the document has finished; the last one's status
         (None when none was queued). For tests and the CLI, which must not poll."""
@@ -202,7 +238,7 @@ class JobRunner:
         results = [future.result(timeout=timeout) for future in futures]
         # A run that found the document already claimed reports "processing"; prefer the outcome.
         return next(
-            (r for r in reversed(results) if r in ("indexed", "failed", "missing")),
+            (r for r in reversed(results) if r in ("indexed", "failed", "missing", "deleted")),
             results[-1] if results else None,
         )
 
@@ -210,10 +246,81 @@ class JobRunner:
         with self._lock:
             self._active.add(document_id)
         try:
-            return process_document(self.app, document_id)
+            return process_document(self.app, document_id, self.index, self.store)
         finally:
             with self._lock:
                 self._active.discard(document_id)
+
+    def delete_document(self, document_id: int, original_key: str | None) -> Future:
+        """Once the document's rows are deleted (committed): hide it from local search now, then
+        delete its points, a page at a time, and its original in the background. If the process
+        dies first, the self-healing check deletes the points of a checksum SQL no longer has."""
+        self.index.hide_document(document_id)
+        future = self._pool.submit(self._forget, document_id, original_key)
+        with self._lock:
+            self._futures[document_id] = [*self._futures.get(document_id, []), future]
+        return future
+
+    def _forget(self, document_id: int, original_key: str | None) -> str:
+        try:
+            self.index.delete_document_in_pages(document_id)
+        except Exception:  # Qdrant down: the index check removes them later
+            log.warning(
+                "could not delete the points of a deleted document",
+                extra={"document_id": document_id},
+            )
+        if original_key and self.store is not None:
+            with self.app.app_context():
+                # Originals are keyed by content: the same file uploaded again meanwhile keeps it.
+                reused = db.session.scalar(
+                    select(Document.id).where(Document.original_key == original_key).limit(1)
+                )
+                db.session.remove()
+            if reused is None:
+                try:
+                    self.store.delete(original_key)
+                except Exception:  # the record is gone; a stray original is harmless
+                    log.warning("could not delete original", extra={"document_id": document_id})
+        return "deleted"
+
+    def heal(self) -> reconcile.Health | None:
+        """Run the cheap SQL ↔ Qdrant check and repair what it finds; None when a check is
+        already running. Emits the IndexDrift metric."""
+        if not self._healing.acquire(blocking=False):
+            return None
+        try:
+            with self.app.app_context():
+                try:
+                    health = reconcile.heal(self.index)
+                finally:
+                    db.session.remove()
+            metrics.record_index_check(self.app.config, health)
+            with self._checked:
+                self.last_health = health
+                self.checks += 1
+                self._checked.notify_all()
+            return health
+        finally:
+            self._healing.release()
+
+    def wait_for_check(self, after: int, timeout: float = 60) -> bool:
+        """Block until more than `after` index checks have finished; False on timeout."""
+        with self._checked:
+            return self._checked.wait_for(lambda: self.checks > after, timeout)
+
+    def _safe_heal(self) -> reconcile.Health | None:
+        try:
+            return self.heal()
+        except Exception:
+            log.exception("index self-healing check failed")
+            return None
+
+    def _check_every(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self._pool.submit(self._safe_heal)
+            except RuntimeError:  # the pool was shut down
+                return
 
     def recover(self) -> list[Future]:
         """Queue every pending document and every processing one whose heartbeat went stale (its
@@ -261,33 +368,14 @@ class JobRunner:
             return []
 
     def _startup(self) -> list[Future]:
-        from .reconcile import rebuild_if_empty
-
-        try:
-            with self.app.app_context():
-                rebuild_if_empty(self.app)
-        except Exception:
-            log.exception("index rebuild check failed")
+        self._safe_heal()
         return self._safe_recover()
 
     def shutdown(self, wait: bool = True) -> None:
+        self._stop.set()
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
         self._pool.shutdown(wait=wait)
-
-
-_runner_lock = threading.Lock()
-
-
-def get_runner(app: Flask) -> JobRunner:
-    """The app's runner, started on first use together with a recovery sweep in the background."""
-    runner = app.extensions.get("wwhd_jobs")
-    if runner is None:
-        with _runner_lock:
-            runner = app.extensions.get("wwhd_jobs")
-            if runner is None:
-                runner = JobRunner(app, app.config["JOB_WORKERS"])
-                app.extensions["wwhd_jobs"] = runner
-                runner.startup = runner._pool.submit(runner._startup)
-    return runner
+        if wait and self._checker is not None:
+            self._checker.join()
