@@ -16,24 +16,6 @@ from . import int_arg, json_body
 bp = Blueprint("admin", __name__)
 
 
-def _usage(*where) -> dict:
-    prompt, completion, cost, messages = db.session.execute(
-        select(
-            func.coalesce(func.sum(TokenUsage.prompt_tokens), 0),
-            func.coalesce(func.sum(TokenUsage.completion_tokens), 0),
-            func.coalesce(func.sum(TokenUsage.cost_usd), 0),
-            func.count(func.distinct(TokenUsage.message_id)),
-        ).where(*where)
-    ).one()
-    return {
-        "prompt_tokens": int(prompt),
-        "completion_tokens": int(completion),
-        "total_tokens": int(prompt) + int(completion),
-        "cost_usd": round(float(cost), 6),
-        "messages": int(messages),
-    }
-
-
 @bp.get("/admin/stats")
 @accounts.require_role("admin")
 def stats():
@@ -62,11 +44,8 @@ def stats():
                 "by_role": {role: int(by_role.get(role, 0)) for role in ROLES},
             },
             "usage": {
-                "today": {
-                    "date": usage.today().isoformat(),
-                    **_usage(TokenUsage.day == usage.today()),
-                },
-                "total": _usage(),
+                "today": usage.usage_today(),
+                "total": usage.totals(),
                 # Cost is 0 for models missing from the price table: name them so nobody trusts that 0.
                 "unpriced_models": sorted(
                     m

@@ -9,27 +9,14 @@ from datetime import datetime
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy import func, select
 
-from .. import accounts
-from ..errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationError
+from .. import accounts, documents
+from ..errors import Conflict, NotFound, PayloadTooLarge, ValidationError
 from ..extensions import db
-from ..knowledge.chunking import checksum
 from ..knowledge.files import get_file_store
-from ..knowledge.index import IndexUnavailable
-from ..knowledge.ingest import (
-    FileTooLarge,
-    IngestError,
-    add_source,
-    document_fields,
-    find_duplicate,
-    index_document,
-)
-from ..knowledge.jobs import claim, describe_failure, get_runner, mark_failed
+from ..knowledge.jobs import get_runner
 from ..knowledge.namespaces import NAME_PATTERN
-from ..knowledge.parsers import ParseError, parse_text
-from ..knowledge.reconcile import reindex as reindex_from_sql
 from ..links import youtube_id
 from ..models import Document, Namespace
-from ..models.base import utcnow
 from ..models.knowledge import DOCUMENT_STATUSES
 from . import int_arg, json_body
 
@@ -76,11 +63,7 @@ def _text(body: dict, name: str, *, required: bool = False, max_len: int = 1000)
 
 
 def _namespace(body: dict) -> str:
-    name = _text(body, "namespace", required=True, max_len=64)
-    if db.session.get(Namespace, name) is None:
-        known = ", ".join(db.session.scalars(select(Namespace.name).order_by(Namespace.name)))
-        raise _invalid("namespace", f"Unknown namespace '{name}'. Use one of: {known}.")
-    return name
+    return documents.require_namespace(_text(body, "namespace", required=True, max_len=64))
 
 
 def _youtube_url(body: dict) -> str | None:
@@ -131,63 +114,13 @@ def _tags(raw) -> list[str]:
     return tags
 
 
-def _parse_error(err: ParseError, filename: str | None = None) -> ValidationError:
-    what = f"'{filename}'" if filename else "the content"
-    return ValidationError(
-        f"Could not read {what}: {err.message}.",
-        fields=[
-            {"field": "file" if filename else "content", "message": err.message, "code": err.code}
-        ],
-    )
-
-
-def _duplicate(existing: Document) -> Conflict:
-    return Conflict(
-        f"This content is already in the knowledge base as document {existing.id} "
-        f"('{existing.title}', {existing.status}).",
-        extra={"duplicate_of": existing.to_dict(with_content=False)},
-    )
-
-
-def _get_document(document_id: int) -> Document:
-    # Beyond 64 bits the database driver raises instead of finding nothing.
-    doc = db.session.get(Document, document_id) if 0 < document_id < 2**63 else None
-    if doc is None:
-        raise NotFound(f"Document {document_id} not found.")
-    return doc
-
-
-def _busy(doc: Document) -> Conflict:
-    return Conflict(f"Document {doc.id} is being indexed right now; try again when it is done.")
-
-
-def _is_running(doc: Document) -> bool:
-    if doc.status != "processing" or doc.heartbeat_at is None:
-        return False
-    return (utcnow() - doc.heartbeat_at).total_seconds() < current_app.config["JOB_STALE_SECONDS"]
-
-
-def _created(result) -> tuple:
-    """202 with the pending document; a duplicate is a 409 naming the existing one, except that a
-    failed duplicate is simply queued again."""
-    doc = result.document
-    if not result.created:
-        if doc.status != "failed":
-            db.session.rollback()
-            raise _duplicate(doc)
-        doc.status, doc.error = "pending", None
-    try:
-        db.session.commit()
-    except Exception:
-        # Two identical uploads at once: the unique checksum lets one win.
-        db.session.rollback()
-        existing = find_duplicate(doc.checksum) if doc.checksum else None
-        if existing is not None:
-            raise _duplicate(existing) from None
-        raise
-    _runner().submit(doc.id)
+def _created(added: documents.Added) -> tuple:
+    """202 with the pending document (a failed duplicate queued again names itself)."""
+    db.session.commit()
+    doc = added.document
+    documents.enqueue(doc.id)
     body = doc.to_dict()
-    if not result.created:
+    if added.requeued:
         body["duplicate_of"] = doc.id
     return jsonify(body), 202
 
@@ -257,14 +190,9 @@ def add_namespace():
 def reindex_namespace(name: str):
     if db.session.get(Namespace, name) is None:
         raise NotFound(f"Namespace '{name}' not found.")
-    try:
-        counts = reindex_from_sql(_index(), name)
-    except IndexUnavailable:
-        raise ServiceUnavailable(
-            "The search index is unavailable; nothing was changed. Try again shortly."
-        ) from None
+    counts = documents.reindex_namespace(name, _index())
     for document_id in counts["requeued"]:
-        _runner().submit(document_id)
+        documents.enqueue(document_id)
     return jsonify(counts)
 
 
@@ -311,28 +239,20 @@ def upload():
     if len(data) > max_bytes:
         raise PayloadTooLarge(too_large)
     form = request.form.to_dict()
-    namespace = _namespace(form)
-    try:
-        result = add_source(
-            namespace,
-            data=data,
-            filename=file.filename,
-            title=_text(form, "title", max_len=300),
-            source_url=_source_url(form),
-            youtube_url=_youtube_url(form),
-            tags=_tags(form.get("tags")),
-            published_at=_published_at(form),
-            created_by=accounts.current_user().id,
-            store=get_file_store(current_app),
-            max_bytes=max_bytes,
-        )
-    except ParseError as err:
-        raise _parse_error(err, file.filename) from None
-    except FileTooLarge:
-        raise PayloadTooLarge(too_large) from None
-    except IngestError as err:
-        raise ValidationError(str(err)) from None
-    return _created(result)
+    added = documents.add(
+        _namespace(form),
+        data=data,
+        filename=file.filename,
+        title=_text(form, "title", max_len=300),
+        source_url=_source_url(form),
+        youtube_url=_youtube_url(form),
+        tags=_tags(form.get("tags")),
+        published_at=_published_at(form),
+        created_by=accounts.current_user().id,
+        store=get_file_store(current_app),
+        max_bytes=max_bytes,
+    )
+    return _created(added)
 
 
 @bp.post("/documents/")
@@ -345,140 +265,66 @@ def create_document():
     content = body.get("content")
     if not isinstance(content, str) or not content.strip():
         raise _invalid("content", "Field 'content' is required (the document text).")
-    try:
-        result = add_source(
-            namespace,
-            text=content,
-            title=title,
-            source_url=_source_url(body),
-            youtube_url=_youtube_url(body),
-            tags=_tags(body.get("tags")),
-            published_at=_published_at(body),
-            created_by=accounts.current_user().id,
-        )
-    except ParseError as err:
-        raise _parse_error(err) from None
-    except IngestError as err:
-        raise ValidationError(str(err)) from None
-    return _created(result)
+    added = documents.add(
+        namespace,
+        text=content,
+        title=title,
+        source_url=_source_url(body),
+        youtube_url=_youtube_url(body),
+        tags=_tags(body.get("tags")),
+        published_at=_published_at(body),
+        created_by=accounts.current_user().id,
+    )
+    return _created(added)
 
 
 @bp.get("/documents/<int:document_id>")
 @accounts.require_role("admin")
 def show(document_id: int):
-    return jsonify(_get_document(document_id).to_dict())
+    return jsonify(documents.get(document_id).to_dict())
 
 
 @bp.put("/documents/<int:document_id>")
 @bp.patch("/documents/<int:document_id>")
 @accounts.require_role("admin")
 def update(document_id: int):
-    """PUT replaces namespace, title, content and the URLs (missing or empty URLs are cleared);
-    PATCH changes only the fields sent. New content is re-chunked and its vectors replaced before
-    the reply; a metadata change rewrites the payload of the existing vectors."""
-    doc = _get_document(document_id)
+    """PUT and PATCH change only the fields sent (a missing field keeps its value; an empty or
+    null URL clears it): the original frontend's Edit PUTs without `namespace`. New content is
+    re-chunked and its vectors replaced before the reply; a metadata change rewrites the payload
+    of the existing vectors."""
+    doc = documents.get(document_id)
     body = json_body()
-    full = request.method == "PUT"
     changes: dict = {}
-    if full or "namespace" in body:
+    if "namespace" in body:
         changes["namespace"] = _namespace(body)
-    if full or "title" in body:
+    if "title" in body:
         changes["title"] = _text(body, "title", required=True, max_len=300)
-    if full or "source_url" in body:
+    if "source_url" in body:
         changes["source_url"] = _source_url(body)
-    if full or "youtube_url" in body:
+    if "youtube_url" in body:
         changes["youtube_url"] = _youtube_url(body)
     if "tags" in body:
         changes["tags"] = _tags(body.get("tags"))
     if "published_at" in body:
         changes["published_at"] = _published_at(body)
-    parsed = None
-    if full or "content" in body:
+    if "content" in body:
         content = body.get("content")
         if not isinstance(content, str) or not content.strip():
             raise _invalid("content", "Field 'content' is required (the document text).")
-        if content != doc.content:
-            try:
-                parsed = parse_text(content)
-            except ParseError as err:
-                raise _parse_error(err) from None
-            digest = checksum(parsed.text)
-            other = find_duplicate(digest)
-            if other is not None and other.id != doc.id:
-                raise _duplicate(other)
-            changes.update(content=parsed.text, checksum=digest, kind=parsed.kind)
-    changes = {k: v for k, v in changes.items() if getattr(doc, k) != v}
-    if "content" not in changes:
-        parsed = None  # same text, differently typed: nothing to re-chunk
-    if not changes:
-        return jsonify(doc.to_dict())
-    if _is_running(doc):
-        raise _busy(doc)
-
-    if parsed is not None:
-        return _replace_content(doc, changes, parsed)
-    if doc.status == "indexed":
-        for key, value in changes.items():
-            setattr(doc, key, value)
-        try:
-            _index().set_document_payload(doc.id, document_fields(doc))
-        except IndexUnavailable:
-            db.session.rollback()
-            raise ServiceUnavailable(
-                "The search index is unavailable; nothing was changed. Try again shortly."
-            ) from None
-    else:
-        for key, value in changes.items():
-            setattr(doc, key, value)
-    doc.updated_at = utcnow()
+        changes["content"] = content
+    doc = documents.update(doc, changes, _index())
     db.session.commit()
-    return jsonify(doc.to_dict())
-
-
-def _replace_content(doc: Document, changes: dict, parsed):
-    document_id = doc.id
-    if not claim(
-        document_id, current_app.config["JOB_STALE_SECONDS"], ("pending", "indexed", "failed")
-    ):
-        raise _busy(doc)
-    doc = _get_document(document_id)
-    for key, value in changes.items():
-        setattr(doc, key, value)
-    doc.updated_at = utcnow()
-    db.session.commit()  # the edit is kept even if indexing fails below
-    try:
-        index_document(doc, _index(), parsed)
-    except Exception as exc:
-        message = describe_failure(exc)
-        mark_failed(current_app._get_current_object(), document_id, message)
-        raise ServiceUnavailable(
-            f"The edit was saved but could not be indexed: {message}",
-            extra={"document": _get_document(document_id).to_dict()},
-        ) from None
     return jsonify(doc.to_dict())
 
 
 @bp.delete("/documents/<int:document_id>")
 @accounts.require_role("admin")
 def delete(document_id: int):
-    """Vectors first, then rows: if Qdrant is down nothing is deleted, so nothing is orphaned."""
-    doc = _get_document(document_id)
-    try:
-        _index().delete_document(document_id)  # a document with no points is fine
-    except IndexUnavailable:
-        raise ServiceUnavailable(
-            "The search index is unavailable; the document was not deleted. Try again shortly."
-        ) from None
-    key = doc.original_key
-    db.session.delete(doc)
+    doc = documents.get(document_id)
+    key, store = doc.original_key, get_file_store(current_app)
+    documents.delete(doc, _index(), store)
     db.session.commit()
-    if key:
-        try:
-            get_file_store(current_app).delete(key)
-        except Exception:  # the record is gone; a stray original is harmless
-            current_app.logger.warning(
-                "could not delete original", extra={"document_id": document_id}
-            )
+    documents.forget_original(key, store, document_id)
     return jsonify({"id": document_id, "deleted": True})
 
 
@@ -486,11 +332,7 @@ def delete(document_id: int):
 @accounts.require_role("admin")
 def reindex_document(document_id: int):
     """Queue the document to be re-chunked and re-indexed (202)."""
-    doc = _get_document(document_id)
-    if _is_running(doc):
-        raise _busy(doc)
-    doc.status, doc.error = "pending", None
-    doc.attempts = 0
+    doc = documents.mark_for_reindex(documents.get(document_id))
     db.session.commit()
-    _runner().submit(doc.id)
+    documents.enqueue(doc.id)
     return jsonify(doc.to_dict()), 202
