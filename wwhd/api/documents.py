@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import json
-import re
-from datetime import datetime
+from functools import wraps
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import current_app, request
 from sqlalchemy import func, select
 
 from .. import accounts, documents
-from ..errors import Conflict, NotFound, PayloadTooLarge, ValidationError
+from ..errors import Conflict, NotFound, PayloadTooLarge
 from ..extensions import db
 from ..knowledge.files import get_file_store
 from ..knowledge.jobs import get_runner
-from ..knowledge.namespaces import NAME_PATTERN
-from ..links import youtube_id
 from ..models import Document, Namespace
-from ..models.knowledge import DOCUMENT_STATUSES
-from . import int_arg, json_body
+from . import Blueprint, schemas
 
-bp = Blueprint("documents", __name__)
+bp = Blueprint("documents", __name__, description="Knowledge base (admin)")
 
 
 @bp.before_app_request
@@ -36,84 +31,6 @@ def _index():
     return get_deps().index
 
 
-def _runner():
-    return get_runner(current_app._get_current_object())
-
-
-# -- field validation -------------------------------------------------------------------------------
-def _invalid(field: str, message: str) -> ValidationError:
-    return ValidationError(message, fields=[{"field": field, "message": message}])
-
-
-def _text(body: dict, name: str, *, required: bool = False, max_len: int = 1000) -> str | None:
-    """A trimmed string; empty or missing means absent (None)."""
-    value = body.get(name)
-    if value is None:
-        value = ""
-    if not isinstance(value, str):
-        raise _invalid(name, f"Field '{name}' must be a string.")
-    value = value.strip()
-    if not value:
-        if required:
-            raise _invalid(name, f"Field '{name}' is required.")
-        return None
-    if len(value) > max_len:
-        raise _invalid(name, f"Field '{name}' is longer than {max_len} characters.")
-    return value
-
-
-def _namespace(body: dict) -> str:
-    return documents.require_namespace(_text(body, "namespace", required=True, max_len=64))
-
-
-def _youtube_url(body: dict) -> str | None:
-    url = _text(body, "youtube_url")
-    if url and not youtube_id(url):
-        raise _invalid(
-            "youtube_url",
-            "Field 'youtube_url' is not a YouTube video link "
-            "(expected youtube.com/watch?v=…, youtu.be/… or /shorts/…).",
-        )
-    return url
-
-
-def _source_url(body: dict) -> str | None:
-    url = _text(body, "source_url")
-    if url and not re.match(r"^https?://\S+$", url):
-        raise _invalid("source_url", "Field 'source_url' must be an http(s) URL.")
-    return url
-
-
-def _published_at(body: dict) -> str | None:
-    value = _text(body, "published_at", max_len=32)
-    if value:
-        try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise _invalid(
-                "published_at", "Field 'published_at' must be a date like 2024-05-31."
-            ) from None
-    return value
-
-
-def _tags(raw) -> list[str]:
-    if raw is None or raw == "":
-        return []
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw) if raw.lstrip().startswith("[") else raw.split(",")
-        except ValueError:
-            raise _invalid(
-                "tags", "Field 'tags' must be a JSON list or comma-separated words."
-            ) from None
-    if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
-        raise _invalid("tags", "Field 'tags' must be a list of strings.")
-    tags = [t.strip()[:64] for t in raw if t.strip()]
-    if len(tags) > 50:
-        raise _invalid("tags", "At most 50 tags.")
-    return tags
-
-
 def _created(added: documents.Added) -> tuple:
     """202 with the pending document (a failed duplicate queued again names itself)."""
     db.session.commit()
@@ -122,132 +39,141 @@ def _created(added: documents.Added) -> tuple:
     body = doc.to_dict()
     if added.requeued:
         body["duplicate_of"] = doc.id
-    return jsonify(body), 202
+    return body
 
 
 # -- namespaces -------------------------------------------------------------------------------------
 @bp.get("/documents/namespaces")
 @accounts.require_role("admin")
+@bp.response(200, schemas.Namespace(many=True))
 def namespaces():
+    """Namespaces with their document counts"""
     counts = dict(
         db.session.execute(
             select(Document.namespace, func.count(Document.id)).group_by(Document.namespace)
         ).all()
     )
     rows = db.session.scalars(select(Namespace).order_by(Namespace.name))
-    return jsonify(
-        [
-            {
-                "name": n.name,
-                "description": n.description or "",
-                "keywords": n.keywords or [],
-                "document_count": counts.get(n.name, 0),
-            }
-            for n in rows
-        ]
-    )
+    return [
+        {
+            "name": n.name,
+            "description": n.description or "",
+            "keywords": n.keywords or [],
+            "document_count": counts.get(n.name, 0),
+        }
+        for n in rows
+    ]
 
 
 @bp.post("/namespaces")
 @accounts.require_role("admin")
-def add_namespace():
-    body = json_body()
-    name = _text(body, "name", required=True, max_len=64)
-    if not re.match(NAME_PATTERN, name):
-        raise _invalid(
-            "name",
-            "Namespace names are 2-64 lower-case letters, digits or '_', starting with a letter.",
-        )
-    description = _text(body, "description", max_len=500) or ""
-    keywords = body.get("keywords") or []
-    if isinstance(keywords, str):
-        keywords = keywords.split(",")
-    if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
-        raise _invalid("keywords", "Field 'keywords' must be a list of words.")
+@bp.arguments(schemas.NamespaceInput)
+@bp.response(201, schemas.Namespace)
+def add_namespace(body: dict):
+    """Add a namespace"""
+    name = body["name"]
     if db.session.get(Namespace, name) is not None:
         raise Conflict(
             f"Namespace '{name}' already exists.", fields=[{"field": "name", "message": "exists"}]
         )
     namespace = Namespace(
         name=name,
-        description=description,
-        keywords=sorted({k.strip().lower() for k in keywords if k.strip()}),
+        description=body.get("description") or "",
+        keywords=sorted({k.lower() for k in body.get("keywords", [])}),
     )
     db.session.add(namespace)
     db.session.commit()
-    return jsonify(
-        {
-            "name": name,
-            "description": description,
-            "keywords": namespace.keywords,
-            "document_count": 0,
-        }
-    ), 201
+    return {
+        "name": name,
+        "description": namespace.description,
+        "keywords": namespace.keywords,
+        "document_count": 0,
+    }
 
 
 @bp.post("/namespaces/<name>/reindex")
 @accounts.require_role("admin")
+@bp.response(200, schemas.ReindexCounts)
 def reindex_namespace(name: str):
+    """Rebuild a namespace's points from the SQL record"""
     if db.session.get(Namespace, name) is None:
         raise NotFound(f"Namespace '{name}' not found.")
     counts = documents.reindex_namespace(name, _index())
     for document_id in counts["requeued"]:
         documents.enqueue(document_id)
-    return jsonify(counts)
+    return counts
 
 
 # -- documents --------------------------------------------------------------------------------------
-
-
 @bp.get("/documents/")
 @bp.get("/documents")
 @accounts.require_role("admin")
-def list_documents():
+@bp.arguments(schemas.DocumentQuery, location="query")
+@bp.response(
+    200,
+    schemas.Document(many=True),
+    headers={
+        "X-Total-Count": {"schema": {"type": "string"}, "description": "matches before paging"}
+    },
+)
+def list_documents(query_args: dict):
+    """Documents, newest first, filtered by namespace and status (X-Total-Count: all matches)"""
     query = select(Document)
-    namespace = request.args.get("namespace", "").strip()
-    if namespace:
-        query = query.where(Document.namespace == namespace)
-    status = request.args.get("status", "").strip()
-    if status:
-        if status not in DOCUMENT_STATUSES:
-            raise _invalid(
-                "status", f"Query parameter 'status' must be one of {', '.join(DOCUMENT_STATUSES)}."
-            )
-        query = query.where(Document.status == status)
-    skip = int_arg("skip", 0, 0, 10**9)
-    limit = int_arg("limit", 100, 1, 500)
+    if query_args.get("namespace"):
+        query = query.where(Document.namespace == query_args["namespace"])
+    if query_args.get("status"):
+        query = query.where(Document.status == query_args["status"])
     total = db.session.scalar(select(func.count()).select_from(query.subquery()))
     docs = db.session.scalars(
-        query.order_by(Document.created_at.desc(), Document.id.desc()).offset(skip).limit(limit)
+        query.order_by(Document.created_at.desc(), Document.id.desc())
+        .offset(query_args["skip"])
+        .limit(query_args["limit"])
     )
-    response = jsonify([doc.to_dict() for doc in docs])
-    response.headers["X-Total-Count"] = str(total)
-    return response
+    return [doc.to_dict() for doc in docs], {"X-Total-Count": str(total)}
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"File too large: the limit is {current_app.config['MAX_UPLOAD_MB']} MB per file."
+    )
+
+
+def _upload_size_guard(view):
+    """Refuse a body over the request limit before the form is parsed, with the per-file message."""
+
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if (request.content_length or 0) > current_app.config["MAX_CONTENT_LENGTH"]:
+            raise _too_large()
+        return view(*args, **kwargs)
+
+    return guarded
 
 
 @bp.post("/documents/upload")
 @accounts.require_role("admin")
-def upload():
+@_upload_size_guard
+@bp.arguments(schemas.UploadForm, location="form")
+@bp.arguments(schemas.UploadFile, location="files")
+@bp.response(202, schemas.Document)
+def upload(form: dict, files: dict):
+    """Upload a transcript, article or PDF (multipart; 10 MB per file); indexing runs as a job"""
     max_bytes = current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024
-    too_large = f"File too large: the limit is {current_app.config['MAX_UPLOAD_MB']} MB per file."
-    if request.content_length and request.content_length > current_app.config["MAX_CONTENT_LENGTH"]:
-        raise PayloadTooLarge(too_large)
-    file = request.files.get("file")
-    if file is None or not file.filename:
-        raise _invalid("file", "Attach the file as multipart form field 'file'.")
+    file = files["file"]
+    if not getattr(file, "filename", None):
+        raise documents.invalid("file", "Attach the file as multipart form field 'file'.")
     data = file.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise PayloadTooLarge(too_large)
-    form = request.form.to_dict()
+        raise _too_large()
     added = documents.add(
-        _namespace(form),
+        form["namespace"],
         data=data,
         filename=file.filename,
-        title=_text(form, "title", max_len=300),
-        source_url=_source_url(form),
-        youtube_url=_youtube_url(form),
-        tags=_tags(form.get("tags")),
-        published_at=_published_at(form),
+        title=form.get("title"),
+        source_url=form.get("source_url"),
+        youtube_url=form.get("youtube_url"),
+        tags=form.get("tags"),
+        published_at=form.get("published_at"),
         created_by=accounts.current_user().id,
         store=get_file_store(current_app),
         max_bytes=max_bytes,
@@ -258,21 +184,18 @@ def upload():
 @bp.post("/documents/")
 @bp.post("/documents")
 @accounts.require_role("admin")
-def create_document():
-    body = json_body()
-    namespace = _namespace(body)
-    title = _text(body, "title", required=True, max_len=300)
-    content = body.get("content")
-    if not isinstance(content, str) or not content.strip():
-        raise _invalid("content", "Field 'content' is required (the document text).")
+@bp.arguments(schemas.DocumentInput)
+@bp.response(202, schemas.Document)
+def create_document(body: dict):
+    """Add a document from JSON text (empty strings mean absent); indexing runs as a job"""
     added = documents.add(
-        namespace,
-        text=content,
-        title=title,
-        source_url=_source_url(body),
-        youtube_url=_youtube_url(body),
-        tags=_tags(body.get("tags")),
-        published_at=_published_at(body),
+        body["namespace"],
+        text=body["content"],
+        title=body["title"],
+        source_url=body.get("source_url"),
+        youtube_url=body.get("youtube_url"),
+        tags=body.get("tags"),
+        published_at=body.get("published_at"),
         created_by=accounts.current_user().id,
     )
     return _created(added)
@@ -280,59 +203,45 @@ def create_document():
 
 @bp.get("/documents/<int:document_id>")
 @accounts.require_role("admin")
+@bp.response(200, schemas.Document)
 def show(document_id: int):
-    return jsonify(documents.get(document_id).to_dict())
+    """One document with its content"""
+    return documents.get(document_id).to_dict()
 
 
 @bp.put("/documents/<int:document_id>")
 @bp.patch("/documents/<int:document_id>")
 @accounts.require_role("admin")
-def update(document_id: int):
-    """PUT and PATCH change only the fields sent (a missing field keeps its value; an empty or
-    null URL clears it): the original frontend's Edit PUTs without `namespace`. New content is
-    re-chunked and its vectors replaced before the reply; a metadata change rewrites the payload
-    of the existing vectors."""
-    doc = documents.get(document_id)
-    body = json_body()
-    changes: dict = {}
-    if "namespace" in body:
-        changes["namespace"] = _namespace(body)
-    if "title" in body:
-        changes["title"] = _text(body, "title", required=True, max_len=300)
-    if "source_url" in body:
-        changes["source_url"] = _source_url(body)
-    if "youtube_url" in body:
-        changes["youtube_url"] = _youtube_url(body)
-    if "tags" in body:
-        changes["tags"] = _tags(body.get("tags"))
-    if "published_at" in body:
-        changes["published_at"] = _published_at(body)
-    if "content" in body:
-        content = body.get("content")
-        if not isinstance(content, str) or not content.strip():
-            raise _invalid("content", "Field 'content' is required (the document text).")
-        changes["content"] = content
-    doc = documents.update(doc, changes, _index())
+@bp.arguments(schemas.DocumentChange)
+@bp.response(200, schemas.Document)
+def update(body: dict, document_id: int):
+    """Change the fields sent (PUT and PATCH alike: a missing field keeps its value; an empty or
+    null URL clears it). New content is re-chunked and its vectors replaced before the reply; a
+    metadata change rewrites the payload of the existing vectors"""
+    doc = documents.update(documents.get(document_id), body, _index())
     db.session.commit()
-    return jsonify(doc.to_dict())
+    return doc.to_dict()
 
 
 @bp.delete("/documents/<int:document_id>")
 @accounts.require_role("admin")
+@bp.response(200, schemas.Deleted)
 def delete(document_id: int):
+    """Delete from the index, then from SQL (nothing is deleted when the index is down)"""
     doc = documents.get(document_id)
     key, store = doc.original_key, get_file_store(current_app)
     documents.delete(doc, _index(), store)
     db.session.commit()
     documents.forget_original(key, store, document_id)
-    return jsonify({"id": document_id, "deleted": True})
+    return {"id": document_id, "deleted": True}
 
 
 @bp.post("/documents/<int:document_id>/reindex")
 @accounts.require_role("admin")
+@bp.response(202, schemas.Document)
 def reindex_document(document_id: int):
-    """Queue the document to be re-chunked and re-indexed (202)."""
+    """Queue the document to be re-chunked and re-indexed"""
     doc = documents.mark_for_reindex(documents.get(document_id))
     db.session.commit()
     documents.enqueue(doc.id)
-    return jsonify(doc.to_dict()), 202
+    return doc.to_dict()
