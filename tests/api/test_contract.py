@@ -58,10 +58,9 @@ def check(spec: dict, method: str, path: str, reply) -> None:
         assert not errors, f"{method} {path} {status}: {errors[0].message} at {errors[0].json_path}"
 
 
-@pytest.fixture
-def world(samples, client):
-    """Admin and user tokens, an answered chat with a citation, a document, a spare account."""
-    auth = Auth(samples, client)
+def make_world(client, auth: Auth) -> dict:
+    """Admin and user tokens, an answered chat with a citation, a document, a spare account (the
+    samples must be loaded)."""
     admin = auth.headers("admin")
     person = auth.create("user")
     user = {"Authorization": f"Bearer {auth.login(person)['access_token']}"}
@@ -86,6 +85,11 @@ def world(samples, client):
         "spare": spare,
         "person": person,
     }
+
+
+@pytest.fixture
+def world(samples, client):
+    return make_world(client, Auth(samples, client))
 
 
 def cases(w: dict) -> list[tuple]:

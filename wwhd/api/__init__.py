@@ -27,7 +27,10 @@ def json_body(required: bool = True):
         return {}
     if not request.is_json and request.data:
         raise BadRequest("Send a JSON body with Content-Type: application/json.")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest("Request body is nested too deeply.") from None
     if data is None:
         raise BadRequest(
             "Request body is not valid JSON."
@@ -36,7 +39,28 @@ def json_body(required: bool = True):
         )
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object.")
+    if not _valid_strings(data):
+        raise BadRequest("Request body contains text that is not valid Unicode (a lone surrogate).")
     return data
+
+
+def _valid_strings(value) -> bool:
+    """No lone surrogates ("\\ud800" is valid JSON but not text the database can store).
+    Iterative: the body may be nested nearly as deep as the JSON parser allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
 
 
 def _flatten(messages, prefix: str = "") -> list[dict]:

@@ -344,7 +344,7 @@ class Namespace(Base):
 
 
 class ReindexCounts(Base):
-    documents = fields.Dict(required=True)
+    documents = fields.Integer(required=True)
     chunks = fields.Integer(required=True)
     orphans_deleted = fields.Integer()
     requeued = fields.List(fields.Integer())
