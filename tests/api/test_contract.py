@@ -338,3 +338,13 @@ def test_message_limit_in_the_document_is_the_configured_one(tmp_path):
         assert "204" in delete and "200" not in delete
     finally:
         close_app(app)
+
+
+def test_sign_in_aliases_share_the_login_rate_limit(app):
+    """Routes are named per rule by the schema library; the stricter sign-in bucket must still
+    cover every path that signs in or registers (signup was once left out)."""
+    from wwhd.limits import AUTH_ENDPOINTS
+
+    endpoints = {rule.rule: rule.endpoint for rule in app.url_map.iter_rules()}
+    for path in ("login", "token", "register", "signup"):
+        assert endpoints[f"/api/v1/auth/{path}"] in AUTH_ENDPOINTS, path

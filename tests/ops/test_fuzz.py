@@ -22,7 +22,7 @@ def _openapi_path(rule: str) -> str:
 
 
 # The suite's run sends ≥ 2,000 requests; scripts/fuzz sets WWHD_FUZZ_EXAMPLES higher for a longer one.
-EXAMPLES = int(os.environ.get("WWHD_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("WWHD_FUZZ_EXAMPLES", "25"))
 MIN_REQUESTS = int(os.environ.get("WWHD_FUZZ_MIN_REQUESTS", "2000"))
 CHECKS = [
     checks.not_a_server_error,
@@ -100,7 +100,8 @@ OPS_RUN = 0  # operations fuzzed, for the terminal summary
 @pytest.fixture
 def fuzz_app(tmp_path):
     """The app with the samples loaded, so ids in paths can hit something besides 404s."""
-    app = make_app(tmp_path)
+    # Per-request access and metric lines would cost more than the requests (pytest captures them).
+    app = make_app(tmp_path, LOG_LEVEL="WARNING", METRICS_ENABLED=False)
     result = app.test_cli_runner().invoke(args=["wwhd", "load-samples"])
     assert result.exit_code == 0, result.output
     yield app

@@ -12,8 +12,8 @@ from . import PUBLIC, Blueprint, schemas
 bp = Blueprint("auth", __name__, description="Accounts and tokens")
 
 
+@bp.post("/auth/signup", endpoint="signup")
 @bp.post("/auth/register")
-@bp.post("/auth/signup")
 @bp.doc(security=PUBLIC)
 @bp.arguments(schemas.Register)
 @bp.response(201, schemas.Tokens)
