@@ -10,6 +10,7 @@ from flask import Flask, request
 from flask_smorest import Api
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 
 from ..errors import BadRequest, ValidationError
 from . import schemas
@@ -84,6 +85,10 @@ class Parser(FlaskParser):
 
     def load_json(self, req, schema):
         return json_body()
+
+    def load_files(self, req, schema):
+        # A multipart body is documented and validated as one schema: its files and its fields.
+        return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
         messages = error.messages

@@ -153,13 +153,12 @@ def _upload_size_guard(view):
 @bp.post("/documents/upload")
 @accounts.require_role("admin")
 @_upload_size_guard
-@bp.arguments(schemas.UploadForm, location="form")
-@bp.arguments(schemas.UploadFile, location="files")
+@bp.arguments(schemas.Upload, location="files")
 @bp.response(202, schemas.Document)
-def upload(form: dict, files: dict):
+def upload(form: dict):
     """Upload a transcript, article or PDF (multipart; 10 MB per file); indexing runs as a job"""
     max_bytes = current_app.config["MAX_UPLOAD_MB"] * 1024 * 1024
-    file = files["file"]
+    file = form["file"]
     if not getattr(file, "filename", None):
         raise documents.invalid("file", "Attach the file as multipart form field 'file'.")
     data = file.read(max_bytes + 1)

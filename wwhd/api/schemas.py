@@ -381,14 +381,13 @@ class DocumentChange(DocumentFields):
     content = RequiredText(required=False)
 
 
-class UploadForm(DocumentFields):
-    namespace = RequiredText(validate=validate.Length(max=64))
+class Upload(DocumentFields):
+    """multipart/form-data: the file and its metadata (tags as comma-separated words or JSON)."""
 
-
-class UploadFile(Base):
     file = fields.Raw(
         required=True, metadata={"type": "string", "format": "binary"}
     )  # a werkzeug FileStorage
+    namespace = RequiredText(validate=validate.Length(max=64))
 
 
 class Document(Base):
