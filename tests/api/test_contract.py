@@ -94,7 +94,8 @@ def world(samples, client):
 
 def cases(w: dict) -> list[tuple]:
     """(method, documented path, concrete path, headers, request kwargs) — one valid call each, in
-    an order where deletions come last."""
+    an order where deletions come last. A new operation adds its line here (the fuzz run reuses
+    this table for its valid calls and hostile variants)."""
     doc, chat, msg = w["document_id"], w["chat_id"], w["message_id"]
     text = {"namespace": "general", "title": "Contract", "content": "Tea first, then the dishes."}
     return [

@@ -172,7 +172,9 @@ def fuzz(app, examples: int, modes=(GenerationMode.POSITIVE, GenerationMode.NEGA
         label = f"{operation.method.upper()} {operation.path}"
         world = make_world(client, auth)
         table = {(m, p): (h, kw) for m, p, _url, h, kw in cases(world)}
-        headers, valid = table[(operation.method.upper(), operation.path)]
+        key = (operation.method.upper(), operation.path)
+        assert key in table, f"{label}: add its valid call to cases() in tests/api/test_contract.py"
+        headers, valid = table[key]
         headers = headers or world["user"]
         url = operation.path.format(**_concrete(operation.path, world))
         for kwargs in [valid, *_hostile_variants(valid)]:
