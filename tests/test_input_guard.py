@@ -9,7 +9,7 @@ import re
 import pytest
 
 from wwhd.extensions import db
-from wwhd.knowledge.jobs import get_runner
+from wwhd.deps import get_runner
 from wwhd.models import Chat, Document, User
 from wwhd.validation import MAX_JSON_DEPTH, check_json_value, link_problem, strip_bidi
 

@@ -10,7 +10,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from . import documents
+from .errors import ApiError
 from .extensions import db
+from .knowledge.files import get_file_store
+from .models import Document
 
 wwhd_cli = AppGroup("wwhd", help="WWHD administration.")
 
@@ -110,43 +114,57 @@ def seed_command() -> None:
 )
 def load_samples(folder: str | None) -> None:
     """Load the sample knowledge base shipped in wwhd/samples, or another folder (idempotent)."""
-    from .deps import get_deps
-    from .knowledge.chunking import checksum
-    from .knowledge.ingest import find_duplicate, index_document, new_document
+    from .deps import get_runner
     from .knowledge.namespaces import seed_namespaces
-    from .knowledge.parsers import ParseError, parse_bytes
 
     require_free_index()
+    app = current_app._get_current_object()
     seed_namespaces()
+    db.session.commit()
     folder = Path(folder) if folder else resources.files("wwhd") / "samples"
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    index = get_deps().index
     loaded = skipped = 0
     for entry in manifest:
-        data = (folder / entry["file"]).read_bytes()
         try:
-            parsed = parse_bytes(data, entry["file"])
-        except ParseError as exc:
-            raise click.ClickException(f"{entry['file']}: {exc}") from None
-        existing = find_duplicate(checksum(parsed.text))
-        if existing is not None and existing.status == "indexed":
-            skipped += 1
-            continue
-        doc = existing or new_document(
-            entry["namespace"],
-            entry["title"],
-            parsed,
-            source_url=entry.get("source_url"),
-            youtube_url=entry.get("youtube_url"),
-            tags=entry.get("tags"),
-            filename=entry["file"],
-            size_bytes=len(data),
-        )
-        db.session.commit()
-        chunks = index_document(doc, index, parsed)
+            document_id = _add_file(
+                entry["namespace"],
+                (folder / entry["file"]).read_bytes(),
+                entry["file"],
+                title=entry["title"],
+                source_url=entry.get("source_url"),
+                youtube_url=entry.get("youtube_url"),
+                tags=entry.get("tags"),
+            )
+        except documents.Duplicate as dup:
+            db.session.rollback()
+            if dup.existing.status == "indexed":
+                skipped += 1
+                continue
+            document_id = dup.existing.id  # pending or left processing by a dead process
+        except ApiError as exc:
+            db.session.rollback()
+            raise click.ClickException(f"{entry['file']}: {exc.message}") from None
+        status = get_runner(app).run(document_id)
+        db.session.expire_all()
+        doc = db.session.get(Document, document_id)
+        if status != "indexed":
+            raise click.ClickException(f"{entry['file']}: {doc.error if doc else status}")
         loaded += 1
-        click.echo(f"  indexed {entry['file']} → {doc.namespace} ({chunks} chunks)")
+        click.echo(f"  indexed {entry['file']} → {doc.namespace} ({doc.chunk_count} chunks)")
     click.echo(f"Samples: {loaded} loaded, {skipped} already present.")
+
+
+def _add_file(namespace: str, data: bytes, filename: str, **fields) -> int:
+    """One file through the documents service, committed as pending; returns its id."""
+    added = documents.add(
+        namespace,
+        data=data,
+        filename=filename,
+        store=get_file_store(current_app._get_current_object()),
+        **fields,
+    )
+    db.session.commit()
+    return added.document.id
 
 
 @wwhd_cli.command("eval")
@@ -282,11 +300,7 @@ def ingest_command(
     command checks and says so before writing anything).
     """
     from .deps import get_runner
-    from .knowledge.files import get_file_store
-    from .knowledge.ingest import IngestError, add_source, require_namespace
-    from .knowledge.parsers import ParseError
     from .links import youtube_id
-    from .models import Document
 
     app = current_app._get_current_object()
     files = _ingest_files(paths)
@@ -306,9 +320,9 @@ def ingest_command(
     if youtube_url and not youtube_id(youtube_url):
         raise click.ClickException(f"--youtube-url {youtube_url!r} is not a YouTube video link.")
     try:
-        require_namespace(namespace)
-    except IngestError as exc:
-        raise click.ClickException(str(exc)) from None
+        documents.require_namespace(namespace)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
     require_free_index()  # before any document row: a held index must not leave `failed` rows
     from .deps import get_deps
 
@@ -322,33 +336,27 @@ def ingest_command(
     indexed: list[str] = []
     duplicates: list[str] = []
     failed: list[str] = []
-    store = get_file_store(app)
     with click.progressbar(
         files, label="Ingesting", item_show_func=lambda p: p.name if p else None
     ) as bar:
         for path in bar:
             try:
-                result = add_source(
+                document_id = _add_file(
                     namespace,
-                    data=path.read_bytes(),
-                    filename=path.name,
+                    path.read_bytes(),
+                    path.name,
                     title=title,
                     youtube_url=youtube_url,
                     source_url=source_url,
-                    store=store,
-                    max_bytes=app.config["MAX_UPLOAD_MB"] * 1024 * 1024,
                 )
-                doc = result.document
-                if not result.created and doc.status != "failed":
-                    duplicates.append(
-                        f"{path}: same content as document {doc.id} ({doc.title!r}, {doc.status})"
-                    )
-                    db.session.rollback()
-                    continue
-                doc.status, doc.error, doc.attempts = "pending", None, 0
-                db.session.commit()
-                document_id = doc.id
-            except (ParseError, IngestError, OSError) as exc:
+            except documents.Duplicate as dup:
+                db.session.rollback()
+                doc = dup.existing
+                duplicates.append(
+                    f"{path}: same content as document {doc.id} ({doc.title!r}, {doc.status})"
+                )
+                continue
+            except (ApiError, OSError) as exc:
                 db.session.rollback()
                 failed.append(f"{path}: {getattr(exc, 'message', None) or exc}")
                 continue
@@ -375,7 +383,6 @@ def ingest_command(
 def reindex_command(namespace: str | None, everything: bool) -> None:
     """Rebuild Qdrant points from the SQL record (chunk rows), for one namespace or all."""
     from .deps import get_deps, get_runner
-    from .knowledge.reconcile import reindex
     from .models import Namespace
 
     if bool(namespace) == everything:
@@ -383,7 +390,10 @@ def reindex_command(namespace: str | None, everything: bool) -> None:
     if namespace and db.session.get(Namespace, namespace) is None:
         raise click.ClickException(f"Unknown namespace {namespace!r}.")
     require_free_index()
-    counts = reindex(get_deps().index, namespace)
+    try:
+        counts = documents.reindex_namespace(namespace, get_deps().index)
+    except ApiError as exc:
+        raise click.ClickException(exc.message) from None
     for document_id in counts["requeued"]:
         click.echo(
             f"  document {document_id} had no chunk rows: re-chunking → "

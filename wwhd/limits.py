@@ -14,7 +14,7 @@ from limits import parse_many
 from .errors import QuotaExceeded
 
 # Login, OAuth2 token and register share one stricter per-IP bucket (brute force, account spam).
-AUTH_ENDPOINTS = frozenset({"auth.login", "auth.token", "auth.register"})
+AUTH_ENDPOINTS = frozenset({"auth.login", "auth.token", "auth.register", "auth.signup"})
 # The ALB polls /health (liveness, no I/O) every few seconds; CORS preflights are not API calls.
 EXEMPT_ENDPOINTS = frozenset({"health.health", "static"})
 log = logging.getLogger(__name__)

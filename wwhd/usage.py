@@ -54,21 +54,31 @@ def record(user_id: int | None, message_id: str | None, usage: dict) -> TokenUsa
     return row
 
 
-def usage_today(user_id: int) -> dict:
-    row = db.session.execute(
+def totals(user_id: int | None = None, day: date | None = None) -> dict:
+    """Tokens, cost and answered messages, for one user and/or one day (None: all)."""
+    where = []
+    if user_id is not None:
+        where.append(TokenUsage.user_id == user_id)
+    if day is not None:
+        where.append(TokenUsage.day == day)
+    prompt, completion, cost, messages = db.session.execute(
         select(
             func.coalesce(func.sum(TokenUsage.prompt_tokens), 0),
             func.coalesce(func.sum(TokenUsage.completion_tokens), 0),
             func.coalesce(func.sum(TokenUsage.cost_usd), 0),
             func.count(func.distinct(TokenUsage.message_id)),
-        ).where(TokenUsage.user_id == user_id, TokenUsage.day == today())
+        ).where(*where)
     ).one()
-    prompt, completion, cost, messages = row
     return {
-        "date": today().isoformat(),
         "prompt_tokens": int(prompt),
         "completion_tokens": int(completion),
         "total_tokens": int(prompt) + int(completion),
         "cost_usd": round(float(cost), 6),
         "messages": int(messages),
     }
+
+
+def usage_today(user_id: int | None = None) -> dict:
+    """Today's totals (UTC) with the date; one user's, or everyone's with None."""
+    day = today()
+    return {"date": day.isoformat(), **totals(user_id, day)}

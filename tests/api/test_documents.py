@@ -386,3 +386,74 @@ def test_out_of_range_ids_are_404(client, admin):
         client.post("/api/v1/documents/99999999999999999999999/reindex", headers=admin).status_code
         == 404
     )
+
+
+def test_put_without_namespace_keeps_the_missing_fields(app, client, admin):
+    """The original frontend's Edit PUTs {title, content, source_url, youtube_url}: no namespace,
+    no tags. Until now that was a 422 "namespace is required"; a missing field keeps its value."""
+    created = client.post(
+        "/api/v1/documents/",
+        headers=admin,
+        json={
+            "namespace": "money",
+            "title": "Envelope notes",
+            "content": "Label one envelope per week and keep receipts inside it.",
+            "tags": ["budget"],
+            "published_at": "2024-05-31",
+        },
+    )
+    assert created.status_code == 202, created.get_json()
+    doc = created.get_json()
+    assert wait(app, doc["id"]) == "indexed"
+    edited = client.put(
+        f"/api/v1/documents/{doc['id']}",
+        headers=admin,
+        json={
+            "title": "Envelope habits",
+            "content": "Label one envelope per month and keep receipts inside it.",
+            "source_url": "https://example.com/envelopes",
+            "youtube_url": "",
+        },
+    )
+    assert edited.status_code == 200, edited.get_json()
+    body = edited.get_json()
+    assert body["namespace"] == "money" and body["tags"] == ["budget"]
+    assert body["published_at"] == "2024-05-31" and body["title"] == "Envelope habits"
+    assert "per month" in body["content"] and body["status"] == "indexed"
+    assert body["source_url"] == "https://example.com/envelopes" and body["youtube_url"] is None
+    # Only the title: content, namespace and links stay.
+    renamed = client.put(f"/api/v1/documents/{doc['id']}", headers=admin, json={"title": "E"})
+    assert renamed.status_code == 200, renamed.get_json()
+    assert renamed.get_json()["source_url"] == "https://example.com/envelopes"
+    assert "per month" in renamed.get_json()["content"]
+
+
+def test_cli_ingest_and_the_api_share_one_duplicate_rule(app, client, admin, tmp_path):
+    """The documents service is the one place for add/de-duplicate: a file the CLI ingested is a
+    409 naming it when uploaded through the API, and the other way round."""
+    first = tmp_path / "pebbles.txt"
+    first.write_text("Carry three pebbles in your pocket and move one per kind word said.")
+    result = app.test_cli_runner().invoke(
+        args=["wwhd", "ingest", "--namespace", "general", str(first)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 indexed" in result.output
+    again = upload(client, admin, first.read_bytes(), "copy.txt")
+    assert again.status_code == 409, again.get_json()
+    existing = again.get_json()["duplicate_of"]
+    with app.app_context():
+        doc = db.session.get(Document, existing["id"])
+        assert doc.filename == "pebbles.txt" and doc.original_key  # the CLI kept the original too
+
+    second = b"Water the basil before breakfast, never after dinner."
+    assert upload(client, admin, second, "basil.txt").status_code == 202
+    path = tmp_path / "basil.txt"
+    path.write_bytes(second)
+    result = app.test_cli_runner().invoke(
+        args=["wwhd", "ingest", "--namespace", "general", str(path)]
+    )
+    assert result.exit_code == 0 and "1 duplicate" in result.output, result.output
+    unknown = app.test_cli_runner().invoke(
+        args=["wwhd", "ingest", "--namespace", "nope", str(path)]
+    )
+    assert unknown.exit_code != 0 and "Unknown namespace 'nope'" in unknown.output

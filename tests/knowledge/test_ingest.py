@@ -102,7 +102,10 @@ def test_ingest_command_summary_and_exit_status(app, runner, tmp_path):
     result = runner.invoke(args=["wwhd", "ingest", str(folder), "--namespace", "diet_food"])
     assert result.exit_code == 1, result.output
     assert "2 indexed, 1 duplicate, 1 failed." in result.output
-    assert "broken.pdf: file is named .pdf but looks like a PNG image" in result.output
+    assert (
+        "Could not read 'broken.pdf': file is named .pdf but looks like a PNG image"
+        in result.output
+    )
     with app.app_context():
         assert {d.status for d in db.session.query(Document)} == {"indexed"}
 

@@ -1,10 +1,25 @@
-"""HTTP layer: one blueprint per URL area."""
+"""HTTP layer: one blueprint per URL area, each operation described by schemas (api/schemas.py).
+
+flask-smorest turns the schemas into request validation, response serialization and the OpenAPI
+document at /api/v1/openapi.json; errors keep the one shape of errors.py (PRODUCT.md §3).
+"""
 
 from __future__ import annotations
 
 from flask import Flask, request
+from flask_smorest import Api
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
+from werkzeug.datastructures import CombinedMultiDict
 
 from ..errors import BadRequest, ValidationError
+from . import schemas
+
+SSE = {
+    "description": "Server-sent events: start, citation, token…, metadata, done (or error)",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+PUBLIC: list = []  # `@bp.doc(security=PUBLIC)`: no token needed
 
 
 def json_body(required: bool = True):
@@ -13,7 +28,10 @@ def json_body(required: bool = True):
         return {}
     if not request.is_json and request.data:
         raise BadRequest("Send a JSON body with Content-Type: application/json.")
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:
+        raise BadRequest("Request body is nested too deeply.") from None
     if data is None:
         raise BadRequest(
             "Request body is not valid JSON."
@@ -22,42 +40,108 @@ def json_body(required: bool = True):
         )
     if not isinstance(data, dict):
         raise BadRequest("Request body must be a JSON object.")
+    if not _valid_strings(data):
+        raise BadRequest("Request body contains text that is not valid Unicode (a lone surrogate).")
     return data
 
 
-def int_arg(name: str, default: int, low: int, high: int) -> int:
-    """A whole-number query parameter within [low, high]; anything else is a 422 naming it."""
-    raw = request.args.get(name, "")
-    if raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError(
-            f"Query parameter '{name}' must be a whole number.",
-            fields=[{"field": name, "message": "not an integer"}],
-        ) from None
-    if not low <= value <= high:
-        raise ValidationError(
-            f"Query parameter '{name}' must be between {low} and {high}.",
-            fields=[{"field": name, "message": f"{low}..{high}"}],
-        )
-    return value
+def _valid_strings(value) -> bool:
+    """No lone surrogates ("\\ud800" is valid JSON but not text the database can store).
+    Iterative: the body may be nested nearly as deep as the JSON parser allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
+def _flatten(messages, prefix: str = "") -> list[dict]:
+    """marshmallow's {"title": ["Missing data…"], "tags": {"0": [...]}} → [{field, message}]."""
+    out: list[dict] = []
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            out += _flatten(value, "" if key == "_schema" and not prefix else name)
+    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        out.append({"field": prefix or "body", "message": " ".join(messages)})
+    else:
+        for item in messages if isinstance(messages, list) else [messages]:
+            out += _flatten(item, prefix)
+    return out
+
+
+class Parser(FlaskParser):
+    """webargs with our error shape: a JSON body must be a JSON object (400 otherwise) and a
+    schema violation is a 422 whose `fields` name each bad field."""
+
+    def load_json(self, req, schema):
+        return json_body()
+
+    def load_files(self, req, schema):
+        # A multipart body is documented and validated as one schema: its files and its fields.
+        return self._makeproxy(CombinedMultiDict([req.files, req.form]), schema)
+
+    def handle_error(self, error, req, schema, *, error_status_code, error_headers):
+        messages = error.messages
+        if isinstance(messages, dict) and len(messages) == 1:
+            (location,) = messages  # {"json": {...}}: the location is implied by the operation
+            if location in self.__location_map__:
+                messages = messages[location]
+        fields = _flatten(messages)
+        detail = "; ".join(f"Field '{f['field']}': {f['message']}" for f in fields)
+        raise ValidationError(detail or "The request is invalid.", fields=fields)
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = Parser()
+
+
+class WwhdApi(Api):
+    ERROR_SCHEMA = schemas.Error
+
+    def _register_error_handlers(self):
+        pass  # errors.py owns every error response
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import auth, chat, conversations, health, me
+    from . import admin, auth, chat, conversations, docs, documents, feedback, health, me
 
-    app.register_blueprint(health.bp)
-    for module in (auth, me, chat, conversations):
-        app.register_blueprint(module.bp, url_prefix="/api/v1")
-    from . import documents
-
-    app.register_blueprint(documents.bp, url_prefix="/api/v1")
-    from . import admin, feedback
-
-    app.register_blueprint(feedback.bp, url_prefix="/api/v1")
-    app.register_blueprint(admin.bp, url_prefix="/api/v1")
-    from . import openapi
-
-    app.register_blueprint(openapi.bp, url_prefix="/api/v1")
+    app.config.setdefault("API_TITLE", "WWHD API")
+    app.config.setdefault("API_VERSION", app.config["VERSION"])
+    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {
+                "description": "What Would Herman Do? Answers grounded in the teacher's own "
+                "material. Errors are JSON `{detail, error: {code, message, fields, request_id}}`; "
+                "429s carry Retry-After."
+            },
+            "servers": [{"url": "/"}],
+            "security": [{"bearer": []}],
+            "components": {
+                "securitySchemes": {
+                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                }
+            },
+        },
+    )
+    api = WwhdApi()
+    with app.app_context():  # schemas read limits from config (MAX_MESSAGE_CHARS)
+        api.init_app(app)
+        api.register_blueprint(health.bp)
+        for module in (auth, me, chat, conversations, documents, feedback, admin):
+            api.register_blueprint(module.bp, url_prefix="/api/v1")
+    app.register_blueprint(docs.bp, url_prefix="/api/v1")
+    app.extensions["wwhd_api"] = api

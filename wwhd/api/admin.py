@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
 from sqlalchemy import func, select
 
 from .. import accounts, usage
@@ -11,32 +10,16 @@ from ..extensions import db
 from ..feedback import feedback_summary, list_unanswered, unanswered_summary
 from ..models import Chat, Document, Feedback, Message, TokenUsage, User
 from ..models.accounts import ROLES
-from . import int_arg, json_body
+from . import Blueprint, schemas
 
-bp = Blueprint("admin", __name__)
-
-
-def _usage(*where) -> dict:
-    prompt, completion, cost, messages = db.session.execute(
-        select(
-            func.coalesce(func.sum(TokenUsage.prompt_tokens), 0),
-            func.coalesce(func.sum(TokenUsage.completion_tokens), 0),
-            func.coalesce(func.sum(TokenUsage.cost_usd), 0),
-            func.count(func.distinct(TokenUsage.message_id)),
-        ).where(*where)
-    ).one()
-    return {
-        "prompt_tokens": int(prompt),
-        "completion_tokens": int(completion),
-        "total_tokens": int(prompt) + int(completion),
-        "cost_usd": round(float(cost), 6),
-        "messages": int(messages),
-    }
+bp = Blueprint("admin", __name__, description="Administration")
 
 
 @bp.get("/admin/stats")
 @accounts.require_role("admin")
+@bp.response(200, schemas.Stats)
 def stats():
+    """Users, usage, cost, documents, unanswered questions and feedback"""
     by_role = dict(
         db.session.execute(select(User.role, func.count(User.id)).group_by(User.role)).all()
     )
@@ -54,116 +37,96 @@ def stats():
             select(Feedback.rating, func.count(Feedback.id)).group_by(Feedback.rating)
         ).all()
     )
-    return jsonify(
-        {
-            "users": {
-                "total": sum(by_role.values()),
-                "active": int(active or 0),
-                "by_role": {role: int(by_role.get(role, 0)) for role in ROLES},
+    return {
+        "users": {
+            "total": sum(by_role.values()),
+            "active": int(active or 0),
+            "by_role": {role: int(by_role.get(role, 0)) for role in ROLES},
+        },
+        "usage": {
+            "today": usage.usage_today(),
+            "total": usage.totals(),
+            # Cost is 0 for models missing from the price table: name them so nobody trusts that 0.
+            "unpriced_models": sorted(
+                m
+                for m in unpriced
+                if m not in usage.PRICES and m.split("/")[-1] not in usage.PRICES
+            ),
+        },
+        "chats": {
+            "chats": db.session.scalar(select(func.count(Chat.id))) or 0,
+            "answers": db.session.scalar(
+                select(func.count(Message.id)).where(Message.role == "assistant")
+            )
+            or 0,
+        },
+        "documents": {
+            "total": sum(by_status.values()),
+            "by_status": {
+                status: int(by_status.get(status, 0))
+                for status in ("pending", "processing", "indexed", "failed")
             },
-            "usage": {
-                "today": {
-                    "date": usage.today().isoformat(),
-                    **_usage(TokenUsage.day == usage.today()),
-                },
-                "total": _usage(),
-                # Cost is 0 for models missing from the price table: name them so nobody trusts that 0.
-                "unpriced_models": sorted(
-                    m
-                    for m in unpriced
-                    if m not in usage.PRICES and m.split("/")[-1] not in usage.PRICES
-                ),
-            },
-            "chats": {
-                "chats": db.session.scalar(select(func.count(Chat.id))) or 0,
-                "answers": db.session.scalar(
-                    select(func.count(Message.id)).where(Message.role == "assistant")
-                )
-                or 0,
-            },
-            "documents": {
-                "total": sum(by_status.values()),
-                "by_status": {
-                    status: int(by_status.get(status, 0))
-                    for status in ("pending", "processing", "indexed", "failed")
-                },
-                "chunks": int(
-                    db.session.scalar(select(func.coalesce(func.sum(Document.chunk_count), 0)))
-                ),
-            },
-            "unanswered": unanswered_summary(10),
-            "feedback": {"up": int(ratings.get("up", 0)), "down": int(ratings.get("down", 0))},
-        }
-    )
+            "chunks": int(
+                db.session.scalar(select(func.coalesce(func.sum(Document.chunk_count), 0)))
+            ),
+        },
+        "unanswered": unanswered_summary(10),
+        "feedback": {"up": int(ratings.get("up", 0)), "down": int(ratings.get("down", 0))},
+    }
 
 
 @bp.get("/admin/unanswered")
 @accounts.require_role("admin")
-def unanswered():
-    namespace = request.args.get("namespace") or None
-    return jsonify(
-        list_unanswered(int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100), namespace)
-    )
+@bp.arguments(schemas.UnansweredQuery, location="query")
+@bp.response(200, schemas.UnansweredPage)
+def unanswered(query: dict):
+    """Questions the knowledge base could not answer, most asked first"""
+    return list_unanswered(query["page"], query["per_page"], query.get("namespace") or None)
 
 
 @bp.get("/admin/feedback")
 @accounts.require_role("admin")
-def feedback():
-    return jsonify(
-        feedback_summary(recent=int_arg("recent", 20, 1, 100), worst=int_arg("worst", 10, 1, 100))
-    )
+@bp.arguments(schemas.FeedbackQuery, location="query")
+@bp.response(200, schemas.FeedbackSummary)
+def feedback(query: dict):
+    """Feedback counts, recent comments and the worst-rated documents"""
+    return feedback_summary(recent=query["recent"], worst=query["worst"])
 
 
 @bp.get("/admin/users")
 @accounts.require_role("admin")
-def users():
-    page, per_page = int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100)
-    query, count = select(User), select(func.count(User.id))
-    search = (request.args.get("q") or "").strip().lower()
+@bp.arguments(schemas.UserQuery, location="query")
+@bp.response(200, schemas.UserPage)
+def users(query: dict):
+    """Users, filtered by `q` (e-mail or username) and `role`"""
+    page, per_page = query["page"], query["per_page"]
+    select_users, count = select(User), select(func.count(User.id))
+    search = (query.get("q") or "").strip().lower()
     if search:
         match = func.lower(User.email).contains(search) | func.lower(User.username).contains(search)
-        query, count = query.where(match), count.where(match)
-    role = request.args.get("role")
+        select_users, count = select_users.where(match), count.where(match)
+    role = query.get("role")
     if role:
-        if role not in ROLES:
-            raise ValidationError(
-                f"Unknown role {role!r}.", fields=[{"field": "role", "message": "unknown"}]
-            )
-        query, count = query.where(User.role == role), count.where(User.role == role)
+        select_users, count = select_users.where(User.role == role), count.where(User.role == role)
     rows = db.session.scalars(
-        query.order_by(User.id).limit(per_page).offset((page - 1) * per_page)
+        select_users.order_by(User.id).limit(per_page).offset((page - 1) * per_page)
     ).all()
-    return jsonify(
-        {
-            "items": [u.to_dict() for u in rows],
-            "page": page,
-            "per_page": per_page,
-            "total": db.session.scalar(count) or 0,
-        }
-    )
+    return {
+        "items": [u.to_dict() for u in rows],
+        "page": page,
+        "per_page": per_page,
+        "total": db.session.scalar(count) or 0,
+    }
 
 
 @bp.patch("/admin/users/<int:user_id>")
 @accounts.require_role("admin")
-def update_user(user_id: int):
-    body = json_body()
-    unknown = set(body) - {"role", "is_active"}
-    if unknown or not body:
-        raise ValidationError(
-            "Send 'role' and/or 'is_active'."
-            + (f" Unknown: {sorted(unknown)}." if unknown else ""),
-            fields=[{"field": name, "message": "not editable"} for name in sorted(unknown)],
-        )
-    if "role" in body and body["role"] not in ROLES:
-        raise ValidationError(
-            f"Field 'role' must be one of {', '.join(ROLES)}.",
-            fields=[{"field": "role", "message": "unknown role"}],
-        )
-    if "is_active" in body and not isinstance(body["is_active"], bool):
-        raise ValidationError(
-            "Field 'is_active' must be true or false.",
-            fields=[{"field": "is_active", "message": "not a boolean"}],
-        )
+@bp.arguments(schemas.UserChange)
+@bp.response(200, schemas.User)
+def update_user(body: dict, user_id: int):
+    """Change the role or the active flag (never of your own account)"""
+    if not body:
+        raise ValidationError("Send 'role' and/or 'is_active'.")
     user = accounts.get_user_or_404(user_id)
     me = accounts.current_user()
     # An admin cannot lock themselves out, so there is always someone who can undo a mistake.
@@ -176,11 +139,12 @@ def update_user(user_id: int):
         )
     accounts.update_account(user, role=body.get("role"), is_active=body.get("is_active"))
     db.session.commit()
-    return jsonify(user.to_dict())
+    return user.to_dict()
 
 
 @bp.delete("/admin/users/<int:user_id>")
 @accounts.require_role("admin")
+@bp.response(204)
 def delete_user(user_id: int):
     """Deletes the account with its chats, sessions and feedback; its tokens stop working."""
     user = accounts.get_user_or_404(user_id)
@@ -188,4 +152,3 @@ def delete_user(user_id: int):
         raise Conflict("You cannot delete your own account.")
     accounts.delete_account(user)
     db.session.commit()
-    return "", 204

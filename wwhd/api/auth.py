@@ -2,100 +2,83 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
 from flask_jwt_extended import get_jwt
 
 from .. import accounts
 from ..errors import ValidationError
 from ..extensions import db
-from . import json_body
+from . import PUBLIC, Blueprint, schemas
 
-bp = Blueprint("auth", __name__)
+bp = Blueprint("auth", __name__, description="Accounts and tokens")
 
 
+@bp.post("/auth/signup", endpoint="signup")
 @bp.post("/auth/register")
-@bp.post("/auth/signup")
-def register():
-    body = json_body()
-    for field in ("email", "password"):
-        if not isinstance(body.get(field), str):
-            raise ValidationError(
-                f"Field '{field}' is required.", fields=[{"field": field, "message": "required"}]
-            )
+@bp.doc(security=PUBLIC)
+@bp.arguments(schemas.Register)
+@bp.response(201, schemas.Tokens)
+def register(body: dict):
+    """Create an account (always a plain user; an admin grants roles)"""
     username = body.get("username") or body["email"].split("@")[0]
-    if not isinstance(username, str):
-        raise ValidationError(
-            "Field 'username' must be a string.",
-            fields=[{"field": "username", "message": "not a string"}],
-        )
-    # Self-registration always makes a plain user; roles are granted by an admin.
     user = accounts.create_user(
         body["email"], username, body["password"], "user", body.get("display_name")
     )
     tokens = accounts.issue_tokens(user)
     db.session.commit()
-    return jsonify(tokens), 201
+    return tokens
 
 
 @bp.post("/auth/login")
-def login():
-    body = json_body()
+@bp.doc(security=PUBLIC)
+@bp.arguments(schemas.Login)
+@bp.response(200, schemas.Tokens)
+def login(body: dict):
+    """Log in with `email` (or `username`) and `password`"""
     identifier = body.get("email") or body.get("username")
-    password = body.get("password")
-    if (
-        not isinstance(identifier, str)
-        or not isinstance(password, str)
-        or not identifier
-        or not password
-    ):
+    if not identifier:
         raise ValidationError(
             "Send 'email' (or 'username') and 'password'.",
-            fields=[
-                {"field": "email", "message": "required"},
-                {"field": "password", "message": "required"},
-            ],
+            fields=[{"field": "email", "message": "required"}],
         )
-    return _sign_in(identifier, password)
+    return _sign_in(identifier, body["password"])
 
 
-def _sign_in(identifier: str, password: str):
+def _sign_in(identifier: str, password: str) -> dict:
     tokens = accounts.issue_tokens(accounts.authenticate(identifier, password))
     db.session.commit()
-    return jsonify(tokens)
+    return tokens
 
 
 @bp.post("/auth/token")
-def token():
-    """OAuth2 password grant (form-encoded); `username` may be a username or an email."""
-    identifier = request.form.get("username")
-    password = request.form.get("password")
-    if not identifier or not password:
-        raise ValidationError(
-            "Send form fields 'username' and 'password'.",
-            fields=[
-                {"field": "username", "message": "required"},
-                {"field": "password", "message": "required"},
-            ],
-        )
-    return _sign_in(identifier, password)
+@bp.doc(security=PUBLIC)
+@bp.arguments(schemas.TokenForm, location="form")
+@bp.response(200, schemas.Tokens)
+def token(form: dict):
+    """OAuth2 password grant (form-encoded); `username` may be a username or an email"""
+    return _sign_in(form["username"], form["password"])
 
 
 @bp.post("/auth/refresh")
 @accounts.require_role("viewer", refresh=True)
+@bp.response(200, schemas.Tokens)
 def refresh():
-    return jsonify(accounts.refresh_access_token(accounts.current_user(), get_jwt()))
+    """A new access token (send the refresh token as the bearer)"""
+    return accounts.refresh_access_token(accounts.current_user(), get_jwt())
 
 
 @bp.post("/auth/logout")
 @accounts.require_role("viewer")
+@bp.response(200, schemas.Detail)
 def logout():
-    """Revokes the login session: its access and refresh tokens stop working."""
+    """Revoke the login session: its access and refresh tokens stop working"""
     accounts.revoke_session(get_jwt()["sid"])
     db.session.commit()
-    return jsonify({"detail": "Logged out."})
+    return {"detail": "Logged out."}
 
 
 @bp.get("/auth/me")
 @accounts.require_role("viewer")
+@bp.response(200, schemas.User)
 def whoami():
-    return jsonify(accounts.current_user().to_dict())
+    """The signed-in user"""
+    return accounts.current_user().to_dict()

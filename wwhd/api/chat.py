@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app
 
 from .. import accounts, limits, sse
 from ..conversations import parse_message_body, start_turn
@@ -11,17 +11,16 @@ from ..errors import ServiceUnavailable
 from ..extensions import db
 from ..knowledge.namespaces import load_registry
 from ..turns import turn_events
-from . import json_body
+from . import SSE, Blueprint, schemas
 
-bp = Blueprint("chat", __name__)
+bp = Blueprint("chat", __name__, description="Ask a question")
 
 
-def _begin_turn():
+def _begin_turn(body: dict):
     """Request-bound work: validate, save the user's message, commit — before any generation."""
     limits.check_quota(
         accounts.current_user()
     )  # before anything is saved: a refused turn leaves no trace
-    body = json_body()
     registry = tuple(load_registry())  # read once: validates the hint here, routes in the pipeline
     content, chat_id, namespace = parse_message_body(
         body, current_app.config["MAX_MESSAGE_CHARS"], {ns.name for ns in registry}
@@ -33,8 +32,11 @@ def _begin_turn():
 
 @bp.post("/chat/stream")
 @accounts.require_role("user")
-def stream():
-    turn, registry = _begin_turn()
+@bp.arguments(schemas.ChatRequest)
+@bp.doc(responses={"200": SSE})
+def stream(body: dict):
+    """Ask; the answer streams as server-sent events"""
+    turn, registry = _begin_turn(body)
     app = current_app._get_current_object()
     deps = get_deps(app)
     ping = app.config["SSE_PING_SECONDS"]
@@ -52,8 +54,11 @@ def stream():
 
 @bp.post("/chat")
 @accounts.require_role("user")
-def answer():
-    turn, registry = _begin_turn()
+@bp.arguments(schemas.ChatRequest)
+@bp.response(200, schemas.ChatReply)
+def answer(body: dict):
+    """Ask; one JSON reply (the same pipeline as the stream)"""
+    turn, registry = _begin_turn(body)
     app = current_app._get_current_object()
     reply = {
         "chat_id": turn.chat_id,
@@ -77,4 +82,4 @@ def answer():
                 extra={"chat_id": turn.chat_id, "message_id": turn.assistant_message_id},
             )
     reply["status"] = "complete"
-    return jsonify(reply)
+    return reply

@@ -2,55 +2,50 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
-
 from .. import accounts
 from ..conversations import get_owned_chat, list_chats, normalize_text
-from ..errors import ValidationError
 from ..extensions import db
 from ..validation import strip_bidi
-from . import int_arg, json_body
+from . import Blueprint, schemas
 
-bp = Blueprint("conversations", __name__)
+bp = Blueprint("conversations", __name__, description="Your chat history")
 
 
 @bp.get("/chats")
 @accounts.require_role("viewer")
-def index():
-    return jsonify(
-        list_chats(
-            accounts.current_user(), int_arg("page", 1, 1, 100000), int_arg("per_page", 20, 1, 100)
-        )
-    )
+@bp.arguments(schemas.Paging, location="query")
+@bp.response(200, schemas.ChatPage)
+def index(query: dict):
+    """Your chats, newest first"""
+    return list_chats(accounts.current_user(), query["page"], query["per_page"])
 
 
 @bp.get("/chats/<chat_id>")
 @accounts.require_role("viewer")
+@bp.response(200, schemas.ChatWithMessages)
 def show(chat_id: str):
+    """One chat with its messages"""
     chat = get_owned_chat(accounts.current_user(), chat_id)
-    return jsonify({**chat.to_dict(), "messages": [m.to_dict() for m in chat.messages]})
+    return {**chat.to_dict(), "messages": [m.to_dict() for m in chat.messages]}
 
 
 @bp.patch("/chats/<chat_id>")
 @accounts.require_role("viewer")
-def rename(chat_id: str):
+@bp.arguments(schemas.Rename)
+@bp.response(200, schemas.Chat)
+def rename(body: dict, chat_id: str):
+    """Rename"""
     chat = get_owned_chat(accounts.current_user(), chat_id)
-    body = json_body()
-    title = body.get("title")
-    if not isinstance(title, str) or not normalize_text(title) or len(title) > 200:
-        raise ValidationError(
-            "Field 'title' must be a non-empty string of at most 200 characters.",
-            fields=[{"field": "title", "message": "invalid"}],
-        )
-    chat.title = strip_bidi(normalize_text(title)) or chat.title
+    chat.title = strip_bidi(normalize_text(body["title"])) or chat.title
     db.session.commit()
-    return jsonify(chat.to_dict())
+    return chat.to_dict()
 
 
 @bp.delete("/chats/<chat_id>")
 @accounts.require_role("viewer")
+@bp.response(204)
 def delete(chat_id: str):
+    """Delete with its messages"""
     chat = get_owned_chat(accounts.current_user(), chat_id)
     db.session.delete(chat)
     db.session.commit()
-    return "", 204

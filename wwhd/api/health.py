@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, jsonify
+from flask import current_app
 from sqlalchemy import text
 
 from ..deps import get_deps
 from ..extensions import db
+from . import PUBLIC, Blueprint, schemas
 
-bp = Blueprint("health", __name__)
+bp = Blueprint("health", __name__, description="Liveness and dependencies")
 
 
 @bp.get("/health")
+@bp.doc(security=PUBLIC)
+@bp.response(200, schemas.Health)
 def health():
     """Liveness only: no I/O, so a slow dependency never gets healthy tasks killed."""
-    return jsonify({"status": "ok", "version": current_app.config["VERSION"]})
+    return {"status": "ok", "version": current_app.config["VERSION"]}
 
 
 @bp.get("/health/detailed")
+@bp.doc(security=PUBLIC)
+@bp.response(200, schemas.Health)
+@bp.alt_response(503, schema=schemas.Health, description="Degraded")
 def health_detailed():
+    """Database, Qdrant and LLM, with the version; 503 when degraded"""
     checks = {}
     try:
         db.session.execute(text("SELECT 1"))
@@ -50,4 +57,4 @@ def health_detailed():
         "environment": current_app.config["APP_ENV"],
         "checks": checks,
     }
-    return jsonify(body), 503 if degraded else 200
+    return body, 503 if degraded else 200

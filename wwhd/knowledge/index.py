@@ -570,6 +570,8 @@ class KnowledgeIndex:
         if self._postings is not None:
             with self._lock:
                 self._postings.remove_document(document_id)
+                if self._dense is not None:
+                    self._dense.remove_document(document_id)
 
     def delete_document_in_pages(self, document_id: int, page: int = 256) -> int:
         """delete_document, a page of ids at a time: local mode writes each point to its file,
