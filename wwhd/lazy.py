@@ -13,7 +13,7 @@ that uses them; the cost is each one's own import on an idle 2-core machine (`py
 - `langchain_openai` and `openai` (~0.4 s): `wwhd/providers/openai_compat.py`, imported by the
   provider factory only when a key or base URL is set; `turns.classify_failure()` imports `openai`
   when a turn fails.
-- `pypdf` (~0.15 s): `knowledge/parsers._parse_pdf()`, only for PDFs.
+- `pypdf` (~0.15 s): `knowledge/parsers/pdf.parse_pdf()`, only for PDFs.
 - `alembic` via `flask_migrate` (~0.1 s): `database.LazyMigrateGroup` lists `flask db` and imports
   Flask-Migrate when a `db` command runs; code that calls `flask_migrate.upgrade()` directly calls
   `database.init_migrate(app)` first.
