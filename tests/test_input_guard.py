@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from wwhd.extensions import db
 from wwhd.deps import get_runner
+from wwhd.extensions import db
 from wwhd.models import Chat, Document, User
 from wwhd.validation import MAX_JSON_DEPTH, check_json_value, link_problem, strip_bidi
 
