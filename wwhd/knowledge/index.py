@@ -44,12 +44,11 @@ PAYLOAD_FIELDS = (
 @dataclass
 class SearchResult:
     """Fused hits best first, plus what the coverage decision reads: each side's raw scores by
-    point id, the query's vector and BM25 terms, and embedding usage."""
+    point id, the query's vector, and embedding usage."""
 
     hits: list[Hit] = field(default_factory=list)
     dense: dict[str, float] = field(default_factory=dict)
     sparse: dict[str, float] = field(default_factory=dict)
-    terms: dict[int, float] = field(default_factory=dict)
     query_vector: list[float] | None = None
     usage: list[Usage] = field(default_factory=list)
 
@@ -384,7 +383,7 @@ class KnowledgeIndex:
             query_filter = qm.Filter(
                 must=[qm.FieldCondition(key="namespace", match=qm.MatchAny(any=list(namespaces)))]
             )
-        result = SearchResult(terms=dict(zip(indices, values)))
+        result = SearchResult()
         dense_query = self._embed_query(query, result)
         sparse_query = qm.SparseVector(indices=indices, values=values) if indices else None
         if dense_query is None and sparse_query is None:

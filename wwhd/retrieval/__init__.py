@@ -10,6 +10,8 @@ from __future__ import annotations
 import weakref
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..knowledge.index import KnowledgeIndex, SearchResult
 from ..providers.local_embed import LocalEmbedder
 from . import coverage, passages
@@ -60,7 +62,12 @@ class Retriever:
         return Retrieval(chosen, evidence, bool(chosen), usage)
 
     def select(self, result: SearchResult, query: str) -> list[dict]:
-        q = self.moments.query_vector(query)
+        # The search already embedded the question when the index uses the moment model.
+        same_model = self.moments.embedder is self.index.embedder
+        if same_model and result.query_vector is not None:
+            q = np.asarray(result.query_vector, dtype=np.float32)
+        else:
+            q = self.moments.query_vector(query)
         candidates = [
             passages.passage(hit, self.moments.find(hit.chunk_id, hit.payload, q))
             for hit in passages.kept(result, self.settings)

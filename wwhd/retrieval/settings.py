@@ -31,8 +31,6 @@ class RetrievalSettings:
     context_lines: int = 2
     # Two citations of one video closer than this are one moment (90 s ≈ one chunk of speech).
     same_source_window_s: float = 90.0
-    # Routing: a namespace is suggested when at least this many of its keywords appear.
-    min_keyword_hits: int = 1
 
 
 DEFAULT = RetrievalSettings()
