@@ -77,12 +77,16 @@ class Coalescer:
         self.pending: list[str] = []
         self.deadline: float | None = None
 
-    def add(self, token: str, now: float) -> str | None:
-        """Buffer a token; the joined text when it is due now (window 0: at once)."""
+    def add(self, token: str, now: float) -> list[str]:
+        """Buffer a token; the texts due now: a window that closed before this token arrived goes
+        out without it, and with window 0 every token goes out at once."""
+        due = [self.take()] if self.deadline is not None and now >= self.deadline else []
         self.pending.append(token)
         if self.deadline is None:
             self.deadline = now + self.window
-        return self.take() if now >= self.deadline else None
+        if now >= self.deadline:
+            due.append(self.take())
+        return due
 
     def due(self, now: float) -> str | None:
         return self.take() if self.deadline is not None and now >= self.deadline else None
@@ -200,7 +204,8 @@ class TurnWorker:
             kind, payload = item
             if kind == "token":
                 self.tokens.append(payload)
-                self.flush(self.coalescer.add(payload, time.monotonic()))
+                for text in self.coalescer.add(payload, time.monotonic()):
+                    self.flush(text)
                 continue
             self.flush(self.coalescer.take())
             if kind == "citations":

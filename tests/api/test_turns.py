@@ -115,7 +115,10 @@ def test_the_provider_raises_its_own_error_types(fake_llm, script, error, code):
 
     model = OpenAIChatModel("gpt-4o-mini", "sk-test", fake_llm.base_url, timeout=0.5, max_retries=0)
     request = AnswerRequest("q", "q", [], [{"role": "user", "content": "q"}])
-    for call in (lambda: list(model.stream_answer(request)), lambda: model.complete(request.messages)):
+    for call in (
+        lambda: list(model.stream_answer(request)),
+        lambda: model.complete(request.messages),
+    ):
         fake_llm.script(**script)
         with pytest.raises(base.ProviderError) as raised:
             call()
@@ -159,3 +162,66 @@ def test_run_turn_lets_langgraph_apply_the_declared_reducers():
     assert final["usage"] == [{"n": 1}, {"n": 2}]
     assert final["timings"] == {"first_ms": 1, "second_ms": 2}
     assert final["llm_calls"] == 0 and final["question"] == "q"
+
+
+# -- coalescing (issue 11, item 2) ------------------------------------------------------------------
+def test_the_coalescer_joins_tokens_within_its_window():
+    coalescer = turns.Coalescer(0.010)
+    assert coalescer.add("a ", now=1.000) == []
+    assert coalescer.add("b ", now=1.004) == []
+    assert coalescer.due(now=1.009) is None
+    assert coalescer.due(now=1.010) == "a b "
+    assert coalescer.due(now=2.0) is None and coalescer.deadline is None
+    assert coalescer.add("c ", now=3.0) == []
+    assert coalescer.add("d", now=3.02) == ["c "]  # its window closed before "d" came
+    assert coalescer.take() == "d"
+    assert turns.Coalescer(0).add("e", now=4.0) == ["e"]  # window 0: one frame per token
+
+
+def frontend_text(raw: str) -> str:
+    """The original frontend's parser: split each read on newlines, JSON after `data: `."""
+    text = ""
+    for line in raw.split("\n"):
+        if line.startswith("data: "):
+            event = json.loads(line[len("data: ") :])
+            if event["type"] == "token":
+                text += event["content"]
+    return text
+
+
+def test_tokens_arriving_together_go_out_as_few_frames(samples, client, auth, read_sse, app):
+    raw = client.post(
+        "/api/v1/chat/stream", json={"content": COVERED}, headers=auth.headers()
+    ).get_data(as_text=True)
+    events = read_sse(raw)
+    frames = [e for e in events if e.get("event") == "token"]
+    with app.app_context():
+        saved = db.session.get(Message, events[0]["data"]["message_id"])
+    words = saved.content.split()
+    assert len(words) > 20 and len(frames) < len(words) / 2  # the offline answer comes at once
+    assert frontend_text(raw) == saved.content
+
+
+@pytest.mark.parametrize("coalesce_ms, delay", [(0, 0.0), (10, 0.08)])
+def test_no_coalescing_when_off_or_when_tokens_are_apart(
+    tmp_path, fake_llm, read_sse, coalesce_ms, delay
+):
+    app = make_app(
+        tmp_path,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake_llm.base_url,
+        LLM_MAX_RETRIES=0,
+        SSE_COALESCE_MS=coalesce_ms,
+    )
+    try:
+        client, headers = load_samples_and_login(app)
+        tokens = ANSWER[:10]
+        fake_llm.script(tokens=tokens, delay=delay)
+        raw = client.post(
+            "/api/v1/chat/stream", json={"content": COVERED}, headers=headers
+        ).get_data(as_text=True)
+        frames = [e["data"]["content"] for e in read_sse(raw) if e.get("event") == "token"]
+        assert frames == tokens
+        assert frontend_text(raw) == "".join(tokens)
+    finally:
+        close_app(app)
