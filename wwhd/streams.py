@@ -64,6 +64,11 @@ class MemoryStreams:
         with self._lock:
             return self._live(key) is not None
 
+    def length(self, key: str) -> int:
+        with self._lock:
+            stream = self._live(key)
+            return len(stream.events) if stream is not None else 0
+
     def read(self, key: str, after: int, timeout: float) -> list[Entry] | None:
         """Events numbered above `after`, waiting up to `timeout` for one; None: no such stream."""
         deadline = time.monotonic() + timeout
@@ -115,7 +120,11 @@ class RedisStreams:
         import redis
 
         self.ttl = max(1, int(ttl))
-        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        # Short connect timeout: an unreachable Redis must fail a turn's start fast (it then
+        # streams from memory, see fallback()), not hang the request.
+        self._redis = redis.Redis.from_url(
+            url, decode_responses=True, socket_connect_timeout=2, health_check_interval=30
+        )
 
     def create(self, key: str) -> None:
         self._redis.delete(PREFIX + key, PREFIX + key + ":readers")
@@ -131,6 +140,9 @@ class RedisStreams:
 
     def exists(self, key: str) -> bool:
         return bool(self._redis.exists(PREFIX + key))
+
+    def length(self, key: str) -> int:
+        return int(self._redis.xlen(PREFIX + key))
 
     def read(self, key: str, after: int, timeout: float) -> list[Entry] | None:
         name = PREFIX + key
@@ -163,6 +175,18 @@ def make_store(config: Mapping) -> MemoryStreams | RedisStreams:
 
 
 _lock = threading.Lock()
+
+
+def fallback(app: Flask) -> MemoryStreams:
+    """This process's memory, for turns that start while Redis is unreachable: they stream and
+    save as usual, only a resume on another task cannot find them."""
+    store = app.extensions.get("wwhd_streams_fallback")
+    if store is None:
+        with _lock:
+            store = app.extensions.setdefault(
+                "wwhd_streams_fallback", MemoryStreams(app.config["STREAM_TTL_SECONDS"])
+            )
+    return store
 
 
 def get_store(app: Flask) -> MemoryStreams | RedisStreams:

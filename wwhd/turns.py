@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 _END = object()
 PRESENCE_CHECK_SECONDS = 0.5  # how often the worker asks the store whether anyone still reads
 MAX_COALESCE_MS = 25  # a token never waits longer than this for company
+FAILED_MESSAGE = "Something went wrong while answering. Please try again."
 
 
 def classify_failure(exc: BaseException) -> tuple[str, str]:
@@ -41,7 +42,7 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
 
     if isinstance(exc, ProviderError):
         return exc.code, exc.user_message
-    return "INTERNAL_ERROR", "Something went wrong while answering. Please try again."
+    return "INTERNAL_ERROR", FAILED_MESSAGE
 
 
 def _pump(
@@ -109,13 +110,14 @@ class TurnWorker:
         turn: Turn,
         registry: tuple[NamespaceInfo, ...],
         ids: dict,
+        store,
     ):
         from .pipeline.context import PipelineContext
 
         cfg = app.config
         self.app, self.deps, self.turn, self.ids = app, deps, turn, ids
         self.key = turn.assistant_message_id
-        self.store = streams.get_store(app)
+        self.store = store
         self.ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
         self.grace = float(cfg["STREAM_GRACE_SECONDS"])
         self.max_seconds = float(cfg["TURN_MAX_SECONDS"])
@@ -124,11 +126,13 @@ class TurnWorker:
         self.tokens: list[str] = []
         self.citations: list[dict] = []
         self.saved = False
+        self.ended = False  # a terminal event (done, error) is in the stream
 
     # -- events ------------------------------------------------------------------------------
     def emit(self, event: str, data: dict) -> None:
         self.store.append(self.key, self.numbered + 1, [(event, sse.payload(event, data))])
         self.numbered += 1
+        self.ended = self.ended or event in sse.TERMINAL
 
     def flush(self, text: str | None) -> None:
         if text:
@@ -164,6 +168,11 @@ class TurnWorker:
                     self.save("interrupted", None, "worker stopped")
                 except Exception:
                     log.exception("saving an interrupted turn failed")
+            if not self.ended:  # readers must not wait for an end that never comes
+                try:
+                    self.emit("error", {"code": "INTERNAL_ERROR", "message": FAILED_MESSAGE})
+                except Exception:
+                    log.warning("could not end the stream of a failed turn")
 
     def _run(self) -> None:
         turn = self.turn
@@ -258,6 +267,7 @@ class TurnWorker:
     def _stop(self, status: str, reason: str) -> None:
         """Stop generating, save what was streamed, and end the stream for a late reader."""
         self.ctx.cancel.set()
+        self.flush(self.coalescer.take())  # the stream holds exactly the saved text
         self.save(status, None, reason)
         self.emit(
             "error",
@@ -277,9 +287,14 @@ def begin(
     and the reader holds its lease before the worker starts, so even a grace period of 0 cannot
     see an empty room before the first read."""
     store = streams.get_store(app)
-    store.create(turn.assistant_message_id)
+    try:
+        store.create(turn.assistant_message_id)
+    except Exception:  # Redis unreachable: the answer still streams, from this process's memory
+        log.warning("stream store unavailable; streaming from memory", exc_info=True)
+        store = streams.fallback(app)
+        store.create(turn.assistant_message_id)
     follower = sse.Follower(store, turn.assistant_message_id, 0, ping)
-    worker = TurnWorker(app, deps, turn, registry, ids)
+    worker = TurnWorker(app, deps, turn, registry, ids, store)
     thread = threading.Thread(target=_tracked, args=(app, worker), daemon=True, name="wwhd-turn")
     app.extensions.setdefault("wwhd_turns", {})[turn.assistant_message_id] = thread
     thread.start()

@@ -173,3 +173,33 @@ def test_a_resume_of_a_stream_no_longer_kept_is_410(slow, fake_llm):
     slow.extensions["wwhd_streams"] = type(slow.extensions["wwhd_streams"])(ttl=300)  # restarted
     gone = resume(client, headers, events[0]["data"]["message_id"], 0)
     assert gone.status_code == 410 and gone.get_json()["error"]["code"] == "STREAM_EXPIRED"
+
+
+def test_a_last_event_id_beyond_the_stream_is_422(slow, fake_llm):
+    client, headers = load_samples_and_login(slow)
+    fake_llm.script(tokens=ANSWER)
+    events = parse_sse(
+        client.post("/api/v1/chat/stream", json={"content": COVERED}, headers=headers).get_data(
+            as_text=True
+        )
+    )
+    message_id, last = events[0]["data"]["message_id"], int(events[-1]["id"])
+    assert resume(client, headers, message_id, last).get_data(as_text=True) == ""  # all read
+    beyond = resume(client, headers, message_id, last + 1)
+    assert beyond.status_code == 422 and "Last-Event-ID" in beyond.get_json()["error"]["message"]
+
+
+def test_with_redis_down_answers_still_stream_and_resume_here(tmp_path):
+    app = make_app(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+    try:
+        client, headers = load_samples_and_login(app)
+        first = parse_sse(
+            client.post("/api/v1/chat/stream", json={"content": COVERED}, headers=headers).get_data(
+                as_text=True
+            )
+        )
+        assert first[-1]["event"] == "done"
+        again = resume(client, headers, first[0]["data"]["message_id"], 0)
+        assert parse_sse(again.get_data(as_text=True)) == first
+    finally:
+        close_app(app)

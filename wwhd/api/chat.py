@@ -8,11 +8,11 @@ from flask import current_app
 from .. import accounts, limits, logs, sse, turns
 from ..conversations import parse_message_body, start_turn
 from ..deps import get_deps
-from ..errors import ApiError, NotFound, ServiceUnavailable
+from ..errors import ApiError, NotFound, ServiceUnavailable, ValidationError
 from ..extensions import db
 from ..knowledge.namespaces import load_registry
 from ..models import Chat, Message
-from ..streams import get_store
+from ..streams import fallback, get_store
 from . import SSE, Blueprint, schemas
 
 bp = Blueprint("chat", __name__, description="Ask a question")
@@ -57,16 +57,35 @@ def resume(headers: dict, message_id: str):
     if chat is None or chat.user_id != accounts.current_user().id or message.role != "assistant":
         raise NotFound("Message not found.")
     app = current_app._get_current_object()
-    store = get_store(app)
-    if not store.exists(message_id):
+    after = headers["last_event_id"]
+    store = _store_holding(app, message_id)
+    if store is None:
         raise ApiError(
             "This answer's events are no longer kept; read it from its chat.",
             status=410,
             code="STREAM_EXPIRED",
         )
+    if after > store.length(message_id):  # no reader was sent that id: it would wait forever
+        raise ValidationError(
+            "Last-Event-ID is beyond this answer's events.",
+            fields=[{"field": "Last-Event-ID", "message": "beyond the last event"}],
+        )
     db.session.remove()  # the response may stream for minutes: give the connection back now
-    follower = sse.Follower(store, message_id, headers["last_event_id"], app.config["SSE_PING_SECONDS"])
-    return sse.response(follower)
+    return sse.response(sse.Follower(store, message_id, after, app.config["SSE_PING_SECONDS"]))
+
+
+def _store_holding(app, message_id: str):
+    """The store with the message's events: the shared one, or this process's fallback memory
+    (turns that started while Redis was down). None when neither has them."""
+    try:
+        if get_store(app).exists(message_id):
+            return get_store(app)
+    except Exception as exc:  # Redis unreachable
+        if not fallback(app).exists(message_id):
+            raise ServiceUnavailable(
+                "Resuming is unavailable right now; read the answer from its chat."
+            ) from exc
+    return fallback(app) if fallback(app).exists(message_id) else None
 
 
 @bp.post("/chat")
