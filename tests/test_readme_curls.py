@@ -78,7 +78,9 @@ def test_readme_curls_run_against_a_make_dev_server(tmp_path):
         assert shell.returncode == 0, f"{shell.stdout[-3000:]}\n{shell.stderr}\n{server.tail()}"
 
     out = shell.stdout
-    assert out.count("event: done") == 2, out[-2000:]  # both streamed answers finished
+    # both streamed answers finished, and the resumed one (events after id 3) ends with done too
+    assert out.count("event: done") == 3, out[-2000:]
+    assert "id: 4\nevent: " in out and out.count("id: 1\nevent: start") == 2
     assert "event: citation" in out
     objects = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     follow_up = [o for o in objects if o.get("status") == "complete" and "chat_id" in o]

@@ -100,6 +100,18 @@ class Config:
         self.INDEX_CHECK_SECONDS = _env_int("INDEX_CHECK_SECONDS", 300)
         self.MAX_MESSAGE_CHARS = _env_int("MAX_MESSAGE_CHARS", 4000)
         self.SSE_PING_SECONDS = _env_int("SSE_PING_SECONDS", 15)
+        # Tokens arriving within this many ms go out as one `token` frame (0: one frame each;
+        # capped at 25 ms so a token never waits longer).
+        self.SSE_COALESCE_MS = _env_int("SSE_COALESCE_MS", 10)
+        # A turn's events are kept this long after its last one, for resuming with Last-Event-ID
+        # (in memory, or in REDIS_URL so a reconnect to another task finds them).
+        self.STREAM_TTL_SECONDS = _env_int("STREAM_TTL_SECONDS", 300)
+        # With no client reading, a turn keeps generating this long, then stops as `interrupted`.
+        self.STREAM_GRACE_SECONDS = _env_int("STREAM_GRACE_SECONDS", 30)
+        # No turn runs longer: the lease after which a `streaming` answer is known to be orphaned
+        # (its worker died) and is closed as `interrupted` (wwhd/stuck_turns.py).
+        self.TURN_MAX_SECONDS = _env_int("TURN_MAX_SECONDS", 300)
+        self.STUCK_TURN_CHECK_SECONDS = _env_int("STUCK_TURN_CHECK_SECONDS", 60)
         # Requests per caller (user id when signed in, else client IP), by role; `limits` notation.
         self.RATE_LIMIT_ENABLED = _env("RATE_LIMIT_ENABLED", "1") not in ("0", "false", "no")
         self.RATE_LIMIT_ANON = _env("RATE_LIMIT_ANON", "10/minute")

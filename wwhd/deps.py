@@ -89,10 +89,15 @@ def get_runner(app: Flask | None = None) -> JobRunner:
 
 
 def start_jobs(app: Flask) -> JobRunner | None:
-    """Start the runner of a serving app: heal the index from SQL, resume jobs a dead process
-    left, then check the index periodically. Never raises: /health must still answer."""
+    """Start the runner of a serving app: heal the index from SQL, close the turns a dead worker
+    left `streaming`, resume jobs a dead process left, then repeat the checks periodically.
+    Never raises: /health must still answer."""
+    from .stuck_turns import close_stuck_turns
+
     try:
         runner = get_runner(app)
+        if not runner.startup:
+            runner.every("stuck-turns", app.config["STUCK_TURN_CHECK_SECONDS"], close_stuck_turns)
         runner.start()
         return runner
     except Exception:

@@ -9,10 +9,10 @@ that uses them; the cost is each one's own import on an idle 2-core machine (`py
   gunicorn's `post_worker_init`, CLI commands that touch the index), `ingest.write_vectors()` and
   `reconcile`. `IndexUnavailable` lives in `knowledge/errors.py` so `except` clauses need no client.
 - `langgraph` and `langchain_core` (~0.7 s): `wwhd/pipeline/graph.py` and `nodes.py`, reached from
-  `deps.build_deps()` and `turns.turn_events()` / `_pump()`.
+  `deps.build_deps()` and `turns.TurnWorker` / `_pump()`.
 - `langchain_openai` and `openai` (~0.4 s): `wwhd/providers/openai_compat.py`, imported by the
-  provider factory only when a key or base URL is set; `turns.classify_failure()` imports `openai`
-  when a turn fails.
+  provider factory only when a key or base URL is set (it maps the SDK's errors to
+  `providers.base.ProviderError`, so nothing else imports `openai`).
 - `pypdf` (~0.15 s): `knowledge/parsers/pdf.parse_pdf()`, only for PDFs.
 - `alembic` via `flask_migrate` (~0.1 s): `database.LazyMigrateGroup` lists `flask db` and imports
   Flask-Migrate when a `db` command runs; code that calls `flask_migrate.upgrade()` directly calls

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import sys
@@ -63,15 +64,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+# Work a request hands to a thread of its own (a chat turn) has no request context: the thread
+# binds the request's ids here, and the filter reads them when there is no request.
+_bound: contextvars.ContextVar[dict | None] = contextvars.ContextVar("wwhd_log_ids", default=None)
+
+
+def request_ids() -> dict:
+    """The current request's ids, to hand to a thread that logs on its behalf (see bind_ids)."""
+    return {"request_id": g.get("request_id"), "user_id": g.get("user_id")}
+
+
+def bind_ids(ids: dict) -> None:
+    """Stamp these ids on what the calling thread logs (threads start with nothing bound)."""
+    _bound.set(dict(ids))
+
+
 class RequestContextFilter(logging.Filter):
-    """Stamps request id and user id (never email) on records logged inside a request."""
+    """Stamps request id and user id (never email) on records logged inside a request, or in a
+    thread that bound its request's ids."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         from flask import has_request_context
 
         if has_request_context():
-            record.request_id = getattr(record, "request_id", None) or g.get("request_id")
-            record.user_id = getattr(record, "user_id", None) or g.get("user_id")
+            ids = {"request_id": g.get("request_id"), "user_id": g.get("user_id")}
+        else:
+            ids = _bound.get()
+        if ids:
+            record.request_id = getattr(record, "request_id", None) or ids.get("request_id")
+            record.user_id = getattr(record, "user_id", None) or ids.get("user_id")
         return True
 
 

@@ -1,4 +1,12 @@
-"""One chat turn: run the pipeline in a worker, relay its events, and always save the answer."""
+"""One chat turn: run the pipeline in a worker of its own that writes every event to the stream
+store (wwhd/streams.py) and always saves the answer. HTTP responses only read the store, so a
+client that drops loses nothing: it reconnects with Last-Event-ID and reads the rest.
+
+The worker keeps generating while nobody reads for STREAM_GRACE_SECONDS (a phone switching
+networks comes back), then stops and saves what it has as `interrupted`. No turn runs longer than
+TURN_MAX_SECONDS: that bound is the lease stuck_turns.py relies on to close the turns of a worker
+that died.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +14,11 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from flask import Flask
 
-from . import metrics
+from . import logs, metrics, sse, streams
 from .conversations import Turn, finish_turn
 from .knowledge.namespaces import NamespaceInfo
 
@@ -23,31 +30,28 @@ if (
 
 log = logging.getLogger(__name__)
 _END = object()
+PRESENCE_CHECK_SECONDS = 0.5  # how often the worker asks the store whether anyone still reads
+MAX_COALESCE_MS = 25  # a token never waits longer than this for company
+FAILED_MESSAGE = "Something went wrong while answering. Please try again."
 
 
 def classify_failure(exc: BaseException) -> tuple[str, str]:
-    """(code, user-facing message) for a pipeline failure; details go to the log, not the client."""
-    try:
-        import openai
+    """(code, user-facing message) for a pipeline failure; details go to the log, not the client.
+    Providers raise ProviderError with both; anything else is our own bug."""
+    from .providers.base import ProviderError
 
-        if isinstance(exc, openai.RateLimitError):
-            return (
-                "LLM_RATE_LIMITED",
-                "The language model is busy (rate limited). Please try again shortly.",
-            )
-        if isinstance(exc, (openai.APITimeoutError, TimeoutError)):
-            return "LLM_TIMEOUT", "The language model took too long to respond. Please try again."
-        if isinstance(exc, (openai.APIError, openai.APIConnectionError)):
-            return "LLM_ERROR", "The language model failed while answering. Please try again."
-    except ImportError:  # pragma: no cover
-        pass
-    return "INTERNAL_ERROR", "Something went wrong while answering. Please try again."
+    if isinstance(exc, ProviderError):
+        return exc.code, exc.user_message
+    return "INTERNAL_ERROR", FAILED_MESSAGE
 
 
-def _pump(app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Queue) -> None:
+def _pump(
+    app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Queue, ids: dict
+) -> None:
     from .pipeline.context import Cancelled
     from .pipeline.graph import run_turn
 
+    logs.bind_ids(ids)
     state = {
         "question": turn.question,
         "history": turn.history,
@@ -65,102 +69,253 @@ def _pump(app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Q
         out.put(_END)
 
 
-def turn_events(
-    app: Flask, deps: Deps, turn: Turn, ping_seconds: float, registry: tuple[NamespaceInfo, ...]
-) -> Iterator[tuple[str, dict | None]]:
-    """Yield (event, data) in the SSE contract's order, ("ping", None) during silences.
+class Coalescer:
+    """Joins tokens that arrive within `window` seconds of the first waiting one into one
+    `token` event: fewer frames and socket writes; clients concatenate `content` anyway."""
 
-    The answer is saved exactly once: before `done`, as failed after an error, or as interrupted
-    (with what was streamed so far) when the consumer stops early — a client disconnect.
-    """
-    from .pipeline.context import PipelineContext
+    def __init__(self, window: float):
+        self.window = window
+        self.pending: list[str] = []
+        self.deadline: float | None = None
 
-    ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
-    out: queue.Queue = queue.Queue()
-    started = time.perf_counter()
-    worker = threading.Thread(
-        target=_pump, args=(app, deps, turn, ctx, out), daemon=True, name="wwhd-turn"
-    )
-    tokens: list[str] = []
-    citations: list[dict] = []
-    saved = False
+    def add(self, token: str, now: float) -> list[str]:
+        """Buffer a token; the texts due now: a window that closed before this token arrived goes
+        out without it, and with window 0 every token goes out at once."""
+        due = [self.take()] if self.deadline is not None and now >= self.deadline else []
+        self.pending.append(token)
+        if self.deadline is None:
+            self.deadline = now + self.window
+        if now >= self.deadline:
+            due.append(self.take())
+        return due
 
-    def save(status: str, final: dict | None, error: str | None = None) -> None:
-        nonlocal saved
-        saved = True
+    def due(self, now: float) -> str | None:
+        return self.take() if self.deadline is not None and now >= self.deadline else None
+
+    def take(self) -> str | None:
+        if not self.pending:
+            return None
+        text = "".join(self.pending)
+        self.pending, self.deadline = [], None
+        return text
+
+
+class TurnWorker:
+    """Runs one turn to its end, independent of any HTTP response."""
+
+    def __init__(
+        self,
+        app: Flask,
+        deps: Deps,
+        turn: Turn,
+        registry: tuple[NamespaceInfo, ...],
+        ids: dict,
+        store,
+    ):
+        from .pipeline.context import PipelineContext
+
+        cfg = app.config
+        self.app, self.deps, self.turn, self.ids = app, deps, turn, ids
+        self.key = turn.assistant_message_id
+        self.store = store
+        self.ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
+        self.grace = float(cfg["STREAM_GRACE_SECONDS"])
+        self.max_seconds = float(cfg["TURN_MAX_SECONDS"])
+        self.coalescer = Coalescer(min(float(cfg["SSE_COALESCE_MS"]), MAX_COALESCE_MS) / 1000)
+        self.numbered = 0
+        self.tokens: list[str] = []
+        self.citations: list[dict] = []
+        self.saved = False
+        self.ended = False  # a terminal event (done, error) is in the stream
+
+    # -- events ------------------------------------------------------------------------------
+    def emit(self, event: str, data: dict) -> None:
+        self.store.append(self.key, self.numbered + 1, [(event, sse.payload(event, data))])
+        self.numbered += 1
+        self.ended = self.ended or event in sse.TERMINAL
+
+    def flush(self, text: str | None) -> None:
+        if text:
+            self.emit("token", {"content": text})
+
+    # -- saving ------------------------------------------------------------------------------
+    def save(self, status: str, final: dict | None, error: str | None = None) -> None:
+        self.saved = True
         partial = dict(final or {})
-        partial.setdefault("citations", citations)
-        with app.app_context():
+        partial.setdefault("citations", self.citations)
+        text = "".join(self.tokens)
+        with self.app.app_context():
             finish_turn(
-                turn,
-                "".join(tokens) if final is None else final.get("answer", "".join(tokens)),
+                self.turn,
+                text if final is None else final.get("answer", text),
                 status,
                 partial,
                 error,
-                deps.chat_model.name,
+                self.deps.chat_model.name,
             )
 
-    yield "start", {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id}
-    worker.start()
-    try:
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self) -> None:
+        logs.bind_ids(self.ids)
+        try:
+            self._run()
+        except Exception:  # the store or the database failed: the client gets no `done`
+            log.exception("turn worker failed", extra={"chat_id": self.turn.chat_id})
+        finally:
+            self.ctx.cancel.set()
+            if not self.saved:
+                try:
+                    self.save("interrupted", None, "worker stopped")
+                except Exception:
+                    log.exception("saving an interrupted turn failed")
+            if not self.ended:  # readers must not wait for an end that never comes
+                try:
+                    self.emit("error", {"code": "INTERNAL_ERROR", "message": FAILED_MESSAGE})
+                except Exception:
+                    log.warning("could not end the stream of a failed turn")
+
+    def _run(self) -> None:
+        turn = self.turn
+        started = time.monotonic()
+        out: queue.Queue = queue.Queue()
+        pump = threading.Thread(
+            target=_pump,
+            args=(self.app, self.deps, turn, self.ctx, out, self.ids),
+            daemon=True,
+            name="wwhd-pipeline",
+        )
+        self.emit("start", {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id})
+        pump.start()
+        alone_since: float | None = None
+        checked = started
         while True:
+            now = time.monotonic()
+            if now - checked >= PRESENCE_CHECK_SECONDS or self.grace == 0:
+                checked = now
+                if self.store.readers(self.key):
+                    alone_since = None
+                elif alone_since is None:
+                    alone_since = now
+                if alone_since is not None and now - alone_since >= self.grace:
+                    return self._stop("interrupted", "client disconnected")
+            if now - started >= self.max_seconds:
+                return self._stop("interrupted", "turn took longer than TURN_MAX_SECONDS")
+            wait = PRESENCE_CHECK_SECONDS
+            if self.coalescer.deadline is not None:
+                wait = max(0.0, min(wait, self.coalescer.deadline - now))
             try:
-                item = out.get(timeout=ping_seconds)
+                item = out.get(timeout=wait)
             except queue.Empty:
-                yield "ping", None
+                self.flush(self.coalescer.due(time.monotonic()))
                 continue
             if item is _END:
-                break
+                return self._stop("interrupted", "pipeline ended without an answer")
             kind, payload = item
+            if kind == "token":
+                self.tokens.append(payload)
+                for text in self.coalescer.add(payload, time.monotonic()):
+                    self.flush(text)
+                continue
+            self.flush(self.coalescer.take())
             if kind == "citations":
-                citations = payload
-                yield "citation", {"citations": payload}
-            elif kind == "token":
-                tokens.append(payload)
-                yield "token", {"content": payload}
+                self.citations = payload
+                self.emit("citation", {"citations": payload})
             elif kind == "final":
-                final = payload
-                final["timings"] = {
-                    **final.get("timings", {}),
-                    "total_ms": round((time.perf_counter() - started) * 1000, 2),
-                }
-                save("complete", final)
-                metrics.record_turn(app.config, final, turn.user_id, turn.assistant_message_id)
-                yield (
-                    "metadata",
-                    {
-                        "usage": _usage_summary(final.get("usage", [])),
-                        "namespaces": final.get("namespaces", []),
-                        "model": deps.chat_model.name,
-                        "timings": final["timings"],
-                        "covered": final.get("covered", False),
-                        "llm_calls": final.get("llm_calls", 0),
-                    },
-                )
-                yield "done", {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id}
-                return
+                return self._complete(payload, started)
             elif kind == "failed":
-                code, message = classify_failure(payload)
-                # Type and HTTP status only: provider messages can echo part of the API key.
-                log.error(
-                    "turn failed",
-                    extra={
-                        "chat_id": turn.chat_id,
-                        "error_type": type(payload).__name__,
-                        "error_code": code,
-                        "status_code": getattr(payload, "status_code", None),
-                    },
-                )
-                save("failed", None, f"{code}: {type(payload).__name__}")
-                metrics.record_turn_error(app.config, code, turn.user_id)
-                yield "error", {"code": code, "message": message}
-                return
+                return self._fail(payload)
             elif kind == "cancelled":
-                break
+                return self._stop("interrupted", "cancelled")
+
+    def _complete(self, final: dict, started: float) -> None:
+        turn = self.turn
+        final["timings"] = {
+            **final.get("timings", {}),
+            "total_ms": round((time.monotonic() - started) * 1000, 2),
+        }
+        self.save("complete", final)
+        metrics.record_turn(self.app.config, final, turn.user_id, turn.assistant_message_id)
+        self.emit(
+            "metadata",
+            {
+                "usage": _usage_summary(final.get("usage", [])),
+                "namespaces": final.get("namespaces", []),
+                "model": self.deps.chat_model.name,
+                "timings": final["timings"],
+                "covered": final.get("covered", False),
+                "llm_calls": final.get("llm_calls", 0),
+            },
+        )
+        self.emit("done", {"chat_id": turn.chat_id, "message_id": turn.assistant_message_id})
+
+    def _fail(self, exc: BaseException) -> None:
+        code, message = classify_failure(exc)
+        # Type and HTTP status only: provider messages can echo part of the API key.
+        log.error(
+            "turn failed",
+            extra={
+                "chat_id": self.turn.chat_id,
+                "error_type": type(exc.__cause__ or exc).__name__,
+                "error_code": code,
+                "status_code": getattr(exc, "status_code", None),
+            },
+        )
+        self.save("failed", None, f"{code}: {type(exc.__cause__ or exc).__name__}")
+        metrics.record_turn_error(self.app.config, code, self.turn.user_id)
+        self.emit("error", {"code": code, "message": message})
+
+    def _stop(self, status: str, reason: str) -> None:
+        """Stop generating, save what was streamed, and end the stream for a late reader."""
+        self.ctx.cancel.set()
+        self.flush(self.coalescer.take())  # the stream holds exactly the saved text
+        self.save(status, None, reason)
+        self.emit(
+            "error",
+            {"code": "INTERRUPTED", "message": "The answer stopped before it was complete."},
+        )
+
+
+def begin(
+    app: Flask,
+    deps: Deps,
+    turn: Turn,
+    registry: tuple[NamespaceInfo, ...],
+    ids: dict,
+    ping: float,
+) -> sse.Follower:
+    """Start the turn's worker; returns the response's reader of its events. The stream exists
+    and the reader holds its lease before the worker starts, so even a grace period of 0 cannot
+    see an empty room before the first read."""
+    store = streams.get_store(app)
+    try:
+        store.create(turn.assistant_message_id)
+    except Exception:  # Redis unreachable: the answer still streams, from this process's memory
+        log.warning("stream store unavailable; streaming from memory", exc_info=True)
+        store = streams.fallback(app)
+        store.create(turn.assistant_message_id)
+    follower = sse.Follower(store, turn.assistant_message_id, 0, ping)
+    worker = TurnWorker(app, deps, turn, registry, ids, store)
+    thread = threading.Thread(target=_tracked, args=(app, worker), daemon=True, name="wwhd-turn")
+    app.extensions.setdefault("wwhd_turns", {})[turn.assistant_message_id] = thread
+    thread.start()
+    return follower
+
+
+def _tracked(app: Flask, worker: TurnWorker) -> None:
+    try:
+        worker.run()
     finally:
-        ctx.cancel.set()  # stop generating for a client that is gone
-        if not saved:
-            save("interrupted", None, "client disconnected")
+        app.extensions.get("wwhd_turns", {}).pop(worker.key, None)
+
+
+def wait(app: Flask, message_id: str, timeout: float = 30) -> bool:
+    """Block until this process's worker for the message has finished (tests, shutdown); True
+    when none runs any more."""
+    thread = app.extensions.get("wwhd_turns", {}).get(message_id)
+    if thread is not None:
+        thread.join(timeout)
+        return not thread.is_alive()
+    return True
 
 
 def _usage_summary(usages: list[dict]) -> dict:

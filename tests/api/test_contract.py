@@ -163,6 +163,13 @@ def cases(w: dict) -> list[tuple]:
             {"json": {"title": "Money talk"}},
         ),
         (
+            "GET",
+            "/api/v1/messages/{message_id}/events",
+            f"/api/v1/messages/{msg}/events",
+            {**w["user"], "Last-Event-ID": "2"},
+            {},
+        ),
+        (
             "POST",
             "/api/v1/messages/{message_id}/feedback",
             f"/api/v1/messages/{msg}/feedback",

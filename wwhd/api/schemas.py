@@ -251,6 +251,17 @@ class ChatRequest(Base):
     namespace = fields.String(allow_none=True, validate=validate.Length(max=64))
 
 
+class ResumeHeaders(Base):
+    """Where a resumed stream picks up: the `id:` of the last event the client received."""
+
+    last_event_id = fields.Integer(
+        data_key="Last-Event-ID",
+        load_default=0,
+        validate=validate.Range(min=0, max=2**31 - 1),
+        metadata={"description": "the last event id received; 0 or absent: from the start"},
+    )
+
+
 class Citation(Base):
     id = fields.Integer()
     position = fields.Integer()

@@ -201,6 +201,12 @@ class JobRunner:
         self.last_health: reconcile.Health | None = None
         self.checks = 0  # index checks finished; wait_for_check() lets tests sync on them
         self._checked = threading.Condition()
+        self._tasks: list[tuple[str, float, object]] = []  # (name, interval, fn(app)), see every()
+
+    def every(self, name: str, interval: float, task) -> None:
+        """Also run `task(app)` in the start-up sweep and then every `interval` seconds (0: at
+        start-up only). Register before start(); a failing run is logged, the next one runs."""
+        self._tasks.append((name, interval, task))
 
     def start(self) -> Future:
         """Queue the start-up sweep (once) and start the periodic index check."""
@@ -216,6 +222,14 @@ class JobRunner:
                         daemon=True,
                     )
                     self._checker.start()
+                for name, every, task in self._tasks:
+                    if every > 0:
+                        threading.Thread(
+                            target=self._repeat,
+                            args=(name, every, task),
+                            name=f"wwhd-{name}",
+                            daemon=True,
+                        ).start()
             return self.startup
 
     def submit(self, document_id: int) -> Future:
@@ -367,8 +381,23 @@ class JobRunner:
             log.exception("ingestion job recovery failed")
             return []
 
+    def _run_task(self, name: str, task) -> None:
+        try:
+            task(self.app)
+        except Exception:
+            log.exception("periodic task failed", extra={"task": name})
+
+    def _repeat(self, name: str, interval: float, task) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self._pool.submit(self._run_task, name, task)
+            except RuntimeError:  # the pool was shut down
+                return
+
     def _startup(self) -> list[Future]:
         self._safe_heal()
+        for name, _, task in self._tasks:
+            self._run_task(name, task)
         return self._safe_recover()
 
     def shutdown(self, wait: bool = True) -> None:

@@ -30,35 +30,28 @@ def build_graph():
 
 
 def run_turn(graph, state: ChatState, context: PipelineContext) -> Iterator[tuple[str, object]]:
-    """Yield ("citations", list) once, ("token", str) pieces, then ("final", state)."""
+    """Yield ("citations", list) once, ("token", str) pieces, then ("final", state).
+
+    The final state is LangGraph's own (the last "values" chunk): the reducers state.py declares
+    (usage, llm_calls, timings) are applied by the graph, not re-done here.
+    """
     final: dict = dict(state)
-    final.setdefault("usage", [])
-    final.setdefault("llm_calls", 0)
-    final.setdefault("timings", {})
     cited = False
-    for mode, chunk in graph.stream(state, context=context, stream_mode=["updates", "custom"]):
-        if mode == "custom":
-            # The answer node sends the sources once it knows the reply answers the question.
-            if "citations" in chunk:
-                if not cited:
-                    cited = True
-                    yield "citations", chunk["citations"]
-                continue
+    for mode, chunk in graph.stream(state, context=context, stream_mode=["custom", "values"]):
+        if mode == "values":
+            final = chunk
+            continue
+        # The answer node sends the sources once it knows the reply answers the question.
+        if "citations" in chunk:
             if not cited:
                 cited = True
-                yield "citations", []
-            yield "token", chunk["token"]
+                yield "citations", chunk["citations"]
             continue
-        for update in chunk.values():
-            for key, value in (update or {}).items():
-                if key == "usage":
-                    final["usage"] = final["usage"] + value
-                elif key == "llm_calls":
-                    final["llm_calls"] += value
-                elif key == "timings":
-                    final["timings"] = {**final["timings"], **value}
-                else:
-                    final[key] = value
+        if not cited:
+            cited = True
+            yield "citations", []
+        yield "token", chunk["token"]
+    final = {"usage": [], "llm_calls": 0, "timings": {}, **final}
     if not cited:
         yield "citations", final.get("citations", [])
     yield "final", final

@@ -55,3 +55,27 @@ class Embedder(Protocol):
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], Usage]:
         """Dense vectors for texts, in order."""
+
+
+class ProviderError(Exception):
+    """A chat model failed. Providers raise these (mapping their SDK's errors), so the turn relay
+    reads a code and a message fit for the user without knowing any SDK. `status_code` is the
+    provider's HTTP status when there was one; the SDK's own exception is the __cause__, for the
+    log's type name only (its message can echo part of the API key)."""
+
+    code = "LLM_ERROR"
+    user_message = "The language model failed while answering. Please try again."
+
+    def __init__(self, status_code: int | None = None):
+        super().__init__(self.code)
+        self.status_code = status_code
+
+
+class ProviderRateLimited(ProviderError):
+    code = "LLM_RATE_LIMITED"
+    user_message = "The language model is busy (rate limited). Please try again shortly."
+
+
+class ProviderTimeout(ProviderError):
+    code = "LLM_TIMEOUT"
+    user_message = "The language model took too long to respond. Please try again."

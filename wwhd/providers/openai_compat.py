@@ -2,17 +2,59 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import time
 from collections.abc import Iterator
 
+import httpx
+import openai
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
 from openai import OpenAI
 
-from .base import AnswerRequest, Usage
+from .base import AnswerRequest, ProviderError, ProviderRateLimited, ProviderTimeout, Usage
 
 PROBE_TTL_S = 30
 _ROLES = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
+
+
+# What the SDK raises: its own errors, and httpx's for a stream the server cut mid-read.
+SDK_ERRORS = (openai.OpenAIError, httpx.HTTPError)
+
+
+def provider_error(exc: BaseException) -> ProviderError:
+    """The provider error an SDK failure (one of SDK_ERRORS) stands for."""
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.RateLimitError):
+        return ProviderRateLimited(status)
+    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+        return ProviderTimeout(status)
+    return ProviderError(status)
+
+
+def _mapped(method):
+    """The method (or generator method) raising provider errors instead of the SDK's."""
+
+    if inspect.isgeneratorfunction(method):
+
+        @functools.wraps(method)
+        def generate(*args, **kwargs):
+            try:
+                yield from method(*args, **kwargs)
+            except SDK_ERRORS as exc:
+                raise provider_error(exc) from exc
+
+        return generate
+
+    @functools.wraps(method)
+    def call(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except SDK_ERRORS as exc:
+            raise provider_error(exc) from exc
+
+    return call
 
 
 def _to_langchain(messages: list[dict]):
@@ -57,6 +99,7 @@ class OpenAIChatModel:
         self._probed = (now, result)
         return result
 
+    @_mapped
     def stream_answer(self, request: AnswerRequest) -> Iterator[str | Usage]:
         usage = None
         for chunk in self._llm.stream(_to_langchain(request.messages)):
@@ -76,6 +119,7 @@ class OpenAIChatModel:
             completion_tokens=int(usage["output_tokens"]) if usage else 0,
         )
 
+    @_mapped
     def complete(self, messages: list[dict]) -> tuple[str, Usage]:
         reply = self._llm.invoke(_to_langchain(messages))
         meta = reply.usage_metadata or {}
