@@ -59,6 +59,23 @@ def app(tmp_path):
 
 
 @pytest.fixture
+def app_factory(tmp_path):
+    """make_app with overrides, each app in its own folder; every app built is closed at the end."""
+    apps = []
+
+    def build(name: str = "app", **overrides):
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        app = make_app(folder, **overrides)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        close_app(app)
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

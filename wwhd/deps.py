@@ -32,6 +32,7 @@ class Deps:
 def build_deps(
     config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None
 ) -> Deps:
+    # lazy: qdrant_client, langgraph, and numpy + wordllama via the providers (wwhd/lazy.py)
     from .knowledge.index import KnowledgeIndex, make_client
     from .pipeline.graph import build_graph
     from .providers import make_chat_model, make_embedder

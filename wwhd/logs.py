@@ -9,7 +9,7 @@ import time
 import traceback
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -67,8 +67,6 @@ class RequestContextFilter(logging.Filter):
     """Stamps request id and user id (never email) on records logged inside a request."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from flask import has_request_context
-
         if has_request_context():
             record.request_id = getattr(record, "request_id", None) or g.get("request_id")
             record.user_id = getattr(record, "user_id", None) or g.get("user_id")
