@@ -65,6 +65,7 @@ def server(tmp_path: Path):
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=10)
+    proc.stdout.close()
 
 
 def post_json(url: str, body: dict, token: str | None = None) -> tuple[int, dict]:
@@ -76,6 +77,7 @@ def post_json(url: str, body: dict, token: str | None = None) -> tuple[int, dict
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
     except urllib.error.HTTPError as exc:
+        exc.close()  # closes the response's socket
         return exc.code, {}
 
 

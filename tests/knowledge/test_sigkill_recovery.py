@@ -40,7 +40,8 @@ def call(
         with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, json.loads(reply.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        with exc:  # closes the response's socket
+            return exc.code, json.loads(exc.read() or b"{}")
 
 
 def until(condition, deadline_s: float, what: str):
