@@ -16,7 +16,7 @@ from .accounts import create_user
 from .deps import get_deps, get_runner
 from .errors import ApiError
 from .extensions import db
-from .knowledge import reconcile
+from .knowledge import folder_lock, reconcile
 from .knowledge.files import get_file_store
 from .knowledge.namespaces import load_registry, seed_namespaces
 from .links import youtube_id
@@ -28,28 +28,13 @@ wwhd_cli = AppGroup("wwhd", help="WWHD administration.")
 
 def require_free_index() -> None:
     """Embedded Qdrant (no QDRANT_URL) locks its folder to one process: if another one (the server)
-    holds it, stop here with what to do, before anything is written to SQL.
-
-    Qdrant's local mode takes an exclusive, non-blocking portalocker lock on `<QDRANT_PATH>/.lock`
-    once it has loaded the whole folder; we try the same lock on the same file and let it go again.
-    """
+    holds it, stop here with what to do, before anything is written to SQL."""
     config = current_app.config
     path = config["QDRANT_PATH"]
     if config["QDRANT_URL"] or not path or path == ":memory:":
         return
-    lock_file = Path(path) / ".lock"
-    if not lock_file.exists():
-        return  # never opened: nobody holds it
-    import portalocker  # lazy: it imports redis (wwhd/lazy.py)
-
-    with open(lock_file, "r+") as handle:
-        try:
-            portalocker.lock(
-                handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
-            )
-        except portalocker.exceptions.LockException:
-            raise index_in_use(path) from None
-        portalocker.unlock(handle)
+    if folder_lock.held_by_another_process(path):
+        raise index_in_use(path)
 
 
 def index_in_use(path: str) -> click.ClickException:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 from .knowledge.files import get_file_store
+from .knowledge.folder_lock import IN_USE, held_by_another_process
 from .knowledge.jobs import JobRunner
 
 if TYPE_CHECKING:  # qdrant_client and langgraph load in build_deps, not at import (wwhd/lazy.py)
@@ -39,6 +40,9 @@ def build_deps(
 
     embedder = make_embedder(config)
     if index is None:
+        path = config["QDRANT_PATH"]
+        if not config["QDRANT_URL"] and path != ":memory:" and held_by_another_process(path):
+            raise RuntimeError(IN_USE.format(path=path))  # before qdrant-client leaks its lock file
         client = make_client(config["QDRANT_URL"], config["QDRANT_API_KEY"], config["QDRANT_PATH"])
         # Close while the interpreter is intact: local mode's finaliser fails during shutdown.
         atexit.register(client.close)

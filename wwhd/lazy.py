@@ -16,8 +16,8 @@ that uses them; the cost is each one's own import on an idle 2-core machine (`py
 - `pypdf` (~0.15 s): `knowledge/parsers/pdf.parse_pdf()`, only for PDFs.
 - `wordllama` (and numpy, ~0.2 s): `providers/local_embed._model()`, reached from
   `deps.build_deps()`, which imports the provider factory.
-- `portalocker` (imports `redis`, ~0.2 s): `cli.require_free_index()`, only when an embedded
-  Qdrant folder exists.
+- `portalocker` (imports `redis`, ~0.2 s): `knowledge/folder_lock.held_by_another_process()`
+  (CLI index commands, `deps.build_deps()`), only when an embedded Qdrant folder exists.
 - `boto3` (~0.16 s): `knowledge/files.S3FileStore`, only S3 deployments.
 - `gevent`: never imported by the app; `offload.cpu_bound()` looks it up in `sys.modules`, where
   only a gevent worker has put it.
