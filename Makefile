@@ -7,7 +7,7 @@ DOTENV_VALUE = $(shell sed -n 's/^$(1)=\([^[:space:]\#]*\).*/\1/p' .env 2>/dev/n
 PORT ?= $(or $(call DOTENV_VALUE,PORT),8000)
 HOST ?= $(or $(call DOTENV_VALUE,HOST),127.0.0.1)
 
-.PHONY: dev test lint bench image-test clean
+.PHONY: dev test test-fast lint bench image-test clean
 
 # Stamp files: reinstall only when the pinned requirements change.
 $(VENV)/.runtime: requirements.txt
@@ -30,6 +30,10 @@ dev: $(VENV)/.runtime
 
 test: $(VENV)/.dev
 	$(BIN)/pytest -q
+
+# Everything but the tests marked slow (> ~10 s each: servers, subprocesses, big files).
+test-fast: $(VENV)/.dev
+	$(BIN)/pytest -q -m "not slow"
 
 LINT_PATHS := wwhd tests bench scripts migrations wsgi.py gunicorn.conf.py
 

@@ -64,14 +64,18 @@ def _read_line(proc: subprocess.Popen, deadline_s: float) -> str:
 
 def _stop(proc: subprocess.Popen | None, deadline_s: float = STOP_DEADLINE_S) -> None:
     """SIGTERM this one process (gunicorn's master stops its own workers), SIGKILL after the deadline."""
-    if proc is None or proc.poll() is not None:
+    if proc is None:
         return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=deadline_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=deadline_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()  # a PIPE (the fake's URL line) is ours to close
 
 
 def _children(pid: int) -> list[int]:

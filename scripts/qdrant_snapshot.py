@@ -61,7 +61,8 @@ class Qdrant:
             with urllib.request.urlopen(request, timeout=timeout or self.timeout) as reply:
                 body = reply.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read(500).decode("utf-8", "replace")
+            with exc:  # a partial read leaves the socket open otherwise
+                detail = exc.read(500).decode("utf-8", "replace")
             raise SnapshotError(f"{method} {path}: HTTP {exc.code} {detail}") from None
         except (urllib.error.URLError, OSError) as exc:  # refused, DNS, timeout
             raise SnapshotError(f"{method} {path}: {getattr(exc, 'reason', exc)}") from None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+from io import BytesIO
 
 import pytest
+from flask.testing import FlaskClient
 
 from tests.fakes.openai_server import FakeOpenAI
 from wwhd import create_app
@@ -14,6 +16,19 @@ from wwhd.extensions import db
 POSTGRES_URL = os.environ.get(
     "WWHD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+class ClosingClient(FlaskClient):
+    """Flask's test client, closing the request body it built. Werkzeug's test client spools a
+    multipart body over 500 KB into a TemporaryFile (`wsgi.input`) and never closes it: every large
+    upload in a test left an open file (a ResourceWarning, an error here)."""
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        body = response.request.environ.get("wsgi.input") if response.request else None
+        if body is not None and not isinstance(body, BytesIO):
+            body.close()  # the app has read it: a view reads its body before it answers
+        return response
 
 
 def make_app(tmp_path, **overrides):
@@ -32,6 +47,7 @@ def make_app(tmp_path, **overrides):
     }
     config.update(overrides)
     app = create_app(config)
+    app.test_client_class = ClosingClient
     with app.app_context():
         db.create_all()
         from wwhd.knowledge.namespaces import seed_namespaces
@@ -42,10 +58,13 @@ def make_app(tmp_path, **overrides):
 
 
 def close_app(app) -> None:
-    """Stop the app's background job runner before its database and index go away."""
+    """Stop the app's background job runner, then close its index client and database."""
     runner = app.extensions.get("wwhd_jobs")
     if runner is not None:
         runner.shutdown(wait=True)
+    deps = app.extensions.get("wwhd")
+    if deps is not None:
+        deps.index.client.close()  # embedded Qdrant on disk holds its folder's .lock file open
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -56,6 +75,23 @@ def app(tmp_path):
     app = make_app(tmp_path)
     yield app
     close_app(app)
+
+
+@pytest.fixture
+def app_factory(tmp_path):
+    """make_app with overrides, each app in its own folder; every app built is closed at the end."""
+    apps = []
+
+    def build(name: str = "app", **overrides):
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        app = make_app(folder, **overrides)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        close_app(app)
 
 
 @pytest.fixture

@@ -58,7 +58,8 @@ def get_json(url: str, token: str | None = None, body: dict | None = None) -> tu
         with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, json.loads(reply.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        with exc:  # closes the response's socket
+            return exc.code, json.loads(exc.read() or b"{}")
 
 
 class Gunicorn:

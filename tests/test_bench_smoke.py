@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
@@ -35,10 +34,7 @@ def test_sse_parser_times_events_split_across_reads():
     assert result.ok
 
 
-@pytest.mark.skipif(
-    os.environ.get("WWHD_BENCH_SMOKE") != "1",
-    reason="starts gunicorn + 3 flask commands (15-30 s); set WWHD_BENCH_SMOKE=1 to run",
-)
+@pytest.mark.slow  # starts gunicorn and 3 flask commands: 15-30 s
 def test_overhead_bench_runs_against_a_real_server():
     with start_stack(tokens=5, extra_env=FAST_HASHING) as stack:
         data = overhead.run(stack, turns=3, warmup=1)

@@ -61,6 +61,7 @@ def test_oversized_form_field_is_named_as_such(client, auth):
     assert "form field" in detail and "500,000 bytes" in detail, detail
 
 
+@pytest.mark.slow  # 12 s: an 11 MB upload parsed and indexed
 def test_max_upload_mb_above_ten_accepts_larger_files(tmp_path, monkeypatch):
     monkeypatch.setenv("MAX_UPLOAD_MB", "12")
     app = make_app(tmp_path)  # MAX_UPLOAD_MB from the environment, as in a deploy

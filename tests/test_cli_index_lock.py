@@ -47,6 +47,7 @@ def held_index(tmp_path):
     finally:
         proc.stdin.close()
         proc.wait(timeout=30)
+        proc.stdout.close()
 
 
 def _document_count(app) -> int:

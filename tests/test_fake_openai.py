@@ -68,7 +68,8 @@ def http(fake, method, path, body=None, headers=None):
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.headers, json.loads(resp.read())
     except urllib.error.HTTPError as e:
-        return e.code, e.headers, json.loads(e.read())
+        with e:  # closes the response's socket
+            return e.code, e.headers, json.loads(e.read())
 
 
 def test_base_url_and_default_non_stream(fake, client):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from wwhd.lazy import HEAVY_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,6 +51,7 @@ def test_the_probe_sees_heavy_modules_once_they_are_used(tmp_path):
     assert set(used.split(",")) <= set(HEAVY_MODULES)
 
 
+@pytest.mark.slow  # 13 s: `flask db upgrade` in a subprocess
 def test_flask_db_still_migrates(tmp_path):
     # `flask db` is listed without importing alembic and loads Flask-Migrate when it runs.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("QDRANT_", "OPENAI_"))}

@@ -52,6 +52,7 @@ def server(tmp_path, postgres_db):
     ) as client:
         yield app, client
     http.shutdown()
+    http.server_close()
     thread.join()
     close_app(app)
 

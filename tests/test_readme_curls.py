@@ -12,6 +12,8 @@ import json
 import re
 import subprocess
 
+import pytest
+
 from tests.serving import ROOT, Gunicorn, clean_env, flask, free_port
 
 PRELUDE = """set -euo pipefail
@@ -49,6 +51,7 @@ def test_the_server_below_is_what_make_dev_starts():
     )
 
 
+@pytest.mark.slow  # 27 s: make dev's server and every README curl
 def test_readme_curls_run_against_a_make_dev_server(tmp_path):
     port = free_port()
     env = clean_env(

@@ -12,7 +12,22 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import click  # noqa: E402
 from flask import Flask  # noqa: E402
 
+from . import (  # noqa: E402
+    database,
+    limits,
+    logs,
+    metrics,
+    models,  # noqa: F401  (imported for its side effect: the tables join SQLAlchemy's metadata)
+    security,
+)
+from . import deps as deps_module  # noqa: E402
+from .accounts import register_jwt_callbacks  # noqa: E402
+from .api import guard  # noqa: E402
+from .api.routes import register_blueprints  # noqa: E402
+from .cli import wwhd_cli  # noqa: E402
 from .config import load_config  # noqa: E402
+from .errors import register_error_handlers  # noqa: E402
+from .extensions import cors, db, jwt  # noqa: E402
 
 
 def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
@@ -25,12 +40,7 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     app = Flask(__name__)
     app.config.from_mapping(load_config(overrides))
 
-    from . import logs
-
     logs.init_app(app)
-
-    from .extensions import cors, db, jwt
-
     db.init_app(app)
     jwt.init_app(app)
     cors.init_app(
@@ -47,36 +57,15 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
         max_age=600,
         always_send=False,
     )  # no Origin header (curl, ALB checks): no CORS headers
-    from . import limits, metrics, security
-
     security.init_app(app)
     limits.init_app(app)
     metrics.init_app(app)
-    from .api import guard
-
     guard.init_app(app)  # after the body size limit and the rate limiter: JSON depth, surrogates
-    from . import models  # noqa: F401  (register tables with SQLAlchemy metadata)
-    from .accounts import register_jwt_callbacks
-
     register_jwt_callbacks()
-    from . import database
-
     database.init_app(app)
-
-    from . import deps as deps_module
-
     deps_module.init_app(app, deps)
-
-    from .api import register_blueprints
-
     register_blueprints(app)
-
-    from .errors import register_error_handlers
-
     register_error_handlers(app)
-
-    from .cli import wwhd_cli
-
     app.cli.add_command(wwhd_cli)
     if app.config["JOBS_AUTOSTART"] and click.get_current_context(silent=True) is None:
         deps_module.start_jobs(app)

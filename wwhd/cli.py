@@ -9,42 +9,32 @@ from pathlib import Path
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from . import documents
+from .accounts import create_user
+from .deps import get_deps, get_runner
 from .errors import ApiError
 from .extensions import db
+from .knowledge import folder_lock, reconcile
 from .knowledge.files import get_file_store
-from .models import Document
+from .knowledge.namespaces import load_registry, seed_namespaces
+from .links import youtube_id
+from .models import Document, Namespace, User
+from .validation import link_problem
 
 wwhd_cli = AppGroup("wwhd", help="WWHD administration.")
 
 
 def require_free_index() -> None:
     """Embedded Qdrant (no QDRANT_URL) locks its folder to one process: if another one (the server)
-    holds it, stop here with what to do, before anything is written to SQL.
-
-    Qdrant's local mode takes an exclusive, non-blocking portalocker lock on `<QDRANT_PATH>/.lock`
-    once it has loaded the whole folder; we try the same lock on the same file and let it go again.
-    """
+    holds it, stop here with what to do, before anything is written to SQL."""
     config = current_app.config
     path = config["QDRANT_PATH"]
     if config["QDRANT_URL"] or not path or path == ":memory:":
         return
-    from pathlib import Path
-
-    lock_file = Path(path) / ".lock"
-    if not lock_file.exists():
-        return  # never opened: nobody holds it
-    import portalocker
-
-    with open(lock_file, "r+") as handle:
-        try:
-            portalocker.lock(
-                handle, portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING
-            )
-        except portalocker.exceptions.LockException:
-            raise index_in_use(path) from None
-        portalocker.unlock(handle)
+    if folder_lock.held_by_another_process(path):
+        raise index_in_use(path)
 
 
 def index_in_use(path: str) -> click.ClickException:
@@ -64,9 +54,6 @@ def index_in_use(path: str) -> click.ClickException:
 )
 def create_user_command(email: str, username: str, password: str, role: str) -> None:
     """Create a user account."""
-    from .accounts import create_user
-    from .errors import ApiError
-
     try:
         user = create_user(email, username, password, role)
         db.session.commit()
@@ -79,11 +66,6 @@ def create_user_command(email: str, username: str, password: str, role: str) -> 
 @wwhd_cli.command("ensure-demo-user")
 def ensure_demo_user() -> None:
     """Dev only: create the demo accounts `make dev` prints (never outside APP_ENV=dev)."""
-    from sqlalchemy import select
-
-    from .accounts import create_user
-    from .models import User
-
     if not current_app.config["DEMO_USER"]:
         raise click.ClickException("Demo users exist only with APP_ENV=dev.")
     for email, username, password, role in (
@@ -99,8 +81,6 @@ def ensure_demo_user() -> None:
 @wwhd_cli.command("seed")
 def seed_command() -> None:
     """Insert missing default namespaces (migrations already do this)."""
-    from .knowledge.namespaces import seed_namespaces
-
     added = seed_namespaces()
     db.session.commit()
     click.echo(f"{added} namespaces added.")
@@ -114,9 +94,6 @@ def seed_command() -> None:
 )
 def load_samples(folder: str | None) -> None:
     """Load the sample knowledge base shipped in wwhd/samples, or another folder (idempotent)."""
-    from .deps import get_runner
-    from .knowledge.namespaces import seed_namespaces
-
     require_free_index()
     app = current_app._get_current_object()
     seed_namespaces()
@@ -213,9 +190,8 @@ def eval_command(
 
     Exits with status 1 when a metric is below its --min-* threshold.
     """
-    from .deps import get_deps
+    # lazy: evaluation imports pipeline.graph, which imports langgraph (wwhd/lazy.py)
     from .evaluation import CaseFileError, check_thresholds, evaluate, format_report, load_cases
-    from .knowledge.namespaces import load_registry
 
     minimums = {
         "router_accuracy": min_router_accuracy,
@@ -262,8 +238,6 @@ INGEST_SUFFIXES = (".txt", ".md", ".markdown", ".srt", ".vtt", ".json", ".pdf")
 
 
 def _ingest_files(paths: tuple[str, ...]) -> list:
-    from pathlib import Path
-
     files = []
     for raw in paths:
         path = Path(raw)
@@ -299,9 +273,6 @@ def ingest_command(
     With embedded Qdrant (no QDRANT_URL) stop the server first: local mode locks its folder (the
     command checks and says so before writing anything).
     """
-    from .deps import get_runner
-    from .links import youtube_id
-
     app = current_app._get_current_object()
     files = _ingest_files(paths)
     if not files:
@@ -311,8 +282,6 @@ def ingest_command(
             "--youtube-url, --title and --source-url apply to a single file; "
             f"{len(files)} files were given."
         )
-    from .validation import link_problem
-
     for option, url in (("--source-url", source_url), ("--youtube-url", youtube_url)):
         problem = url and link_problem(url)
         if problem:
@@ -324,8 +293,6 @@ def ingest_command(
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     require_free_index()  # before any document row: a held index must not leave `failed` rows
-    from .deps import get_deps
-
     try:
         get_deps(app)  # open the index now; a server that started since the check is caught here
     except RuntimeError as exc:
@@ -382,9 +349,6 @@ def ingest_command(
 )
 def reindex_command(namespace: str | None, everything: bool) -> None:
     """Rebuild Qdrant points from the SQL record (chunk rows), for one namespace or all."""
-    from .deps import get_deps, get_runner
-    from .models import Namespace
-
     if bool(namespace) == everything:
         raise click.ClickException("Give either --namespace NAME or --all.")
     if namespace and db.session.get(Namespace, namespace) is None:
@@ -412,9 +376,6 @@ def reconcile_command(repair: bool) -> None:
 
     Without --repair, exits with status 1 when there is drift.
     """
-    from .deps import get_deps
-    from .knowledge import reconcile
-
     require_free_index()
     index = get_deps().index
     drift = reconcile.repair(index) if repair else reconcile.report(index)

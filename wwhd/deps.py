@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from flask import Flask, current_app
 
 from .knowledge.files import get_file_store
+from .knowledge.folder_lock import IN_USE, held_by_another_process
 from .knowledge.jobs import JobRunner
 
 if TYPE_CHECKING:  # qdrant_client and langgraph load in build_deps, not at import (wwhd/lazy.py)
@@ -32,12 +33,16 @@ class Deps:
 def build_deps(
     config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None
 ) -> Deps:
+    # lazy: qdrant_client, langgraph, and numpy + wordllama via the providers (wwhd/lazy.py)
     from .knowledge.index import KnowledgeIndex, make_client
     from .pipeline.graph import build_graph
     from .providers import make_chat_model, make_embedder
 
     embedder = make_embedder(config)
     if index is None:
+        path = config["QDRANT_PATH"]
+        if not config["QDRANT_URL"] and path != ":memory:" and held_by_another_process(path):
+            raise RuntimeError(IN_USE.format(path=path))  # before qdrant-client leaks its lock file
         client = make_client(config["QDRANT_URL"], config["QDRANT_API_KEY"], config["QDRANT_PATH"])
         # Close while the interpreter is intact: local mode's finaliser fails during shutdown.
         atexit.register(client.close)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
+from .deps import get_runner
 from .errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationError
 from .extensions import db
 from .knowledge import ingest
@@ -156,8 +157,6 @@ def add(
 
 def enqueue(document_id: int, app: Flask | None = None) -> None:
     """Hand a committed pending document to the job runner."""
-    from .deps import get_runner  # deps imports this module's collaborators
-
     get_runner(app or current_app._get_current_object()).submit(document_id)
 
 
@@ -248,8 +247,6 @@ def delete(doc: Document) -> tuple[int, str | None]:
 def forget(document_id: int, key: str | None, wait_s: float = 0.5) -> None:
     """After the commit: delete the document's points and original in the background, waiting a
     little so small documents (and a Qdrant server) are done when the answer goes out."""
-    from .deps import get_runner
-
     done = get_runner(current_app._get_current_object()).delete_document(document_id, key)
     futures.wait([done], timeout=wait_s)
 

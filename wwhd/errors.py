@@ -5,7 +5,10 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, current_app, g, jsonify, request
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from .extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +171,6 @@ def db_error_fields(err: Exception) -> dict:
 
 
 def register_error_handlers(app: Flask) -> None:
-    from .extensions import db
-
     @app.errorhandler(ApiError)
     def handle_api_error(err: ApiError):
         return error_response(err.status, err.code, err.message, err.fields, err.headers, err.extra)
@@ -188,8 +189,6 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(
             status, CODES_BY_STATUS.get(status, "HTTP_ERROR"), message, headers=headers
         )
-
-    from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
     # A unique key taken by a concurrent request (or already there): whoever wins the race keeps
     # the row, everyone else gets a 409. Views with a better answer (duplicate upload, repeated

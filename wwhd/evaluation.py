@@ -15,6 +15,7 @@ from sqlalchemy import select
 from .deps import Deps
 from .extensions import db
 from .knowledge.namespaces import NamespaceInfo
+from .links import youtube_id
 from .models import Chunk, Document
 from .pipeline.context import PipelineContext
 from .pipeline.graph import run_turn
@@ -195,8 +196,6 @@ def citation_problems(
     url = citation.get("url") or ""
     parsed = urlparse(url)
     if chunk.get("youtube_url"):
-        from .links import youtube_id
-
         wanted_video = youtube_id(chunk["youtube_url"])
         query = parse_qs(parsed.query)
         if youtube_id(url) != wanted_video:

@@ -14,6 +14,13 @@ that uses them; the cost is each one's own import on an idle 2-core machine (`py
   provider factory only when a key or base URL is set (it maps the SDK's errors to
   `providers.base.ProviderError`, so nothing else imports `openai`).
 - `pypdf` (~0.15 s): `knowledge/parsers/pdf.parse_pdf()`, only for PDFs.
+- `wordllama` (and numpy, ~0.2 s): `providers/local_embed._model()`, reached from
+  `deps.build_deps()`, which imports the provider factory.
+- `portalocker` (imports `redis`, ~0.2 s): `knowledge/folder_lock.held_by_another_process()`
+  (CLI index commands, `deps.build_deps()`), only when an embedded Qdrant folder exists.
+- `boto3` (~0.16 s): `knowledge/files.S3FileStore`, only S3 deployments.
+- `gevent`: never imported by the app; `offload.cpu_bound()` looks it up in `sys.modules`, where
+  only a gevent worker has put it.
 - `alembic` via `flask_migrate` (~0.1 s): `database.LazyMigrateGroup` lists `flask db` and imports
   Flask-Migrate when a `db` command runs; code that calls `flask_migrate.upgrade()` directly calls
   `database.init_migrate(app)` first.
@@ -31,4 +38,9 @@ HEAVY_MODULES = (
     "openai",
     "pypdf",
     "alembic",
+    "wordllama",
+    "numpy",
+    "portalocker",
+    "boto3",
+    "gevent",
 )

@@ -10,7 +10,7 @@ import time
 import traceback
 import uuid
 
-from flask import Flask, g, request
+from flask import Flask, g, has_request_context, request
 
 REQUEST_ID_HEADER = "X-Request-ID"
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -84,8 +84,6 @@ class RequestContextFilter(logging.Filter):
     thread that bound its request's ids."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from flask import has_request_context
-
         if has_request_context():
             ids = {"request_id": g.get("request_id"), "user_id": g.get("user_id")}
         else:

@@ -16,6 +16,8 @@ import jsonschema
 import pytest
 import yaml
 
+from wwhd import config
+
 ROOT = Path(__file__).resolve().parents[2]
 COPILOT = ROOT / "copilot"
 API = COPILOT / "api" / "manifest.yml"
@@ -293,12 +295,7 @@ def test_healthcheck_path_is_the_liveness_route() -> None:
     assert api["image"]["port"] == 8000
 
 
-def test_healthcheck_path_served_by_app(request: pytest.FixtureRequest) -> None:
-    pytest.importorskip("wwhd", reason="wwhd package not importable yet")
-    try:
-        client = request.getfixturevalue("client")
-    except pytest.FixtureLookupError:
-        pytest.skip("tests/conftest.py provides no client fixture yet")
+def test_healthcheck_path_served_by_app(client) -> None:
     path = load(API)["http"]["healthcheck"]["path"]
     assert client.get(path).status_code == 200
 
@@ -329,10 +326,7 @@ def _alternatives(item: Any) -> list[str]:
 
 
 def test_required_env_vars_provided_by_api_manifest() -> None:
-    config = pytest.importorskip("wwhd.config", reason="wwhd.config not importable yet")
-    required = getattr(config, "REQUIRED_IN_PRODUCTION", None)
-    if required is None:
-        pytest.skip("wwhd.config.REQUIRED_IN_PRODUCTION not defined yet")
+    required = config.REQUIRED_IN_PRODUCTION
     assert required, "REQUIRED_IN_PRODUCTION is empty"
     for env in ENVS:
         provided = _provided(env)
@@ -457,7 +451,6 @@ def test_api_alias_per_environment() -> None:
 def test_app_env_per_environment_is_strict_and_honest() -> None:
     # Every AWS environment is public: none runs APP_ENV=dev (demo accounts). dev and staging
     # say staging, prod says production; both are strict classes in wwhd.config.
-    config = pytest.importorskip("wwhd.config")
     api = load(API)
     expected = {"dev": "staging", "staging": "staging", "prod": "production"}
     for env, app_env in expected.items():

@@ -5,7 +5,7 @@ import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
-from tests.conftest import make_app
+import wwhd.deps
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,22 +19,16 @@ def test_app_is_not_preloaded():
     assert load_conf()["preload_app"] is False
 
 
-def test_post_worker_init_builds_the_deps(tmp_path):
-    app = make_app(tmp_path)
+def test_post_worker_init_builds_the_deps(app):
     assert app.extensions.get("wwhd") is None  # built lazily unless the hook runs
     load_conf()["post_worker_init"](SimpleNamespace(wsgi=app, log=logging.getLogger("test")))
     deps = app.extensions["wwhd"]
     assert deps is not None and deps.graph is not None and deps.index is not None
     with app.app_context():
-        from wwhd.deps import get_deps
-
-        assert get_deps() is deps  # the first chat reuses them
+        assert wwhd.deps.get_deps() is deps  # the first chat reuses them
 
 
-def test_post_worker_init_failure_is_logged_not_fatal(tmp_path, caplog, monkeypatch):
-    app = make_app(tmp_path)
-    import wwhd.deps
-
+def test_post_worker_init_failure_is_logged_not_fatal(app, caplog, monkeypatch):
     def broken(config, **_):
         raise RuntimeError("qdrant folder locked")
 

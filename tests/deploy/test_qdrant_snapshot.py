@@ -243,6 +243,7 @@ def qdrant():
     yield fake
     fake.release.set()
     server.shutdown()
+    server.server_close()
     thread.join(timeout=10)
 
 

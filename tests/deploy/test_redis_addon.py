@@ -8,7 +8,7 @@ import pytest
 from limits.storage import MemoryStorage, RedisStorage, storage_from_string
 from redis.connection import SSLConnection
 
-from tests.conftest import close_app
+from tests.conftest import close_app, make_app
 
 _spec = importlib.util.spec_from_file_location(
     "wwhd_deploy_test_copilot_redis", Path(__file__).with_name("test_copilot.py")
@@ -112,8 +112,6 @@ def test_staging_and_prod_get_a_tls_redis_url_limits_accepts(env: str) -> None:
 def test_dev_gets_memory_which_the_app_counts_in_process(tmp_path) -> None:
     url = render_url("dev")
     assert url == "memory://"
-    pytest.importorskip("wwhd")
-    from tests.conftest import make_app
 
     app = make_app(tmp_path, REDIS_URL=url, RATE_LIMIT_ANON="2/minute")
     limiter = app.extensions["wwhd_limiter"]

@@ -61,6 +61,7 @@ def stub():
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", StubApi
     server.shutdown()
+    server.server_close()  # shutdown() stops the loop; this closes the listening socket
 
 
 def run_smoke(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -183,4 +184,5 @@ def test_smoke_against_the_real_app(tmp_path) -> None:
         assert bad.returncode == 1 and "auth/login" in bad.stderr
     finally:
         server.shutdown()
+        server.server_close()
         close_app(app)

@@ -61,6 +61,7 @@ def big_document(app) -> int:
         return doc.id
 
 
+@pytest.mark.slow  # ~24 s each: 20k chunks written first
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_deleting_a_20k_chunk_document_answers_within_2_s(tmp_path, request, database):
     overrides = {"QDRANT_PATH": str(tmp_path / "qdrant")}  # embedded on disk, the slow case

@@ -14,6 +14,8 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PASSWORD = "admin-password-for-sigkill"
@@ -40,7 +42,8 @@ def call(
         with urllib.request.urlopen(request, timeout=30) as reply:
             return reply.status, json.loads(reply.read() or b"{}")
     except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
+        with exc:  # closes the response's socket
+            return exc.code, json.loads(exc.read() or b"{}")
 
 
 def until(condition, deadline_s: float, what: str):
@@ -84,6 +87,7 @@ def multipart(fields: dict, filename: str, data: bytes) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+@pytest.mark.slow  # 20 s: two gunicorn starts
 def test_sigkill_mid_indexing_then_restart_completes_without_drift(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"

@@ -220,6 +220,7 @@ def fuzz(app, examples: int, modes=(GenerationMode.POSITIVE, GenerationMode.NEGA
     return failures, tally
 
 
+@pytest.mark.slow  # 47 s: ≥ 2,000 generated requests
 def test_fuzz_api(fuzz_app, request):
     """≥ 2,000 requests over every operation, authenticated, zero 5xx; every operation reaches a
     success answer at least once. The count goes to the terminal summary (tests/ops/conftest.py)."""

@@ -9,7 +9,6 @@ import time
 import jsonschema
 import pytest
 
-from tests.conftest import make_app
 from tests.tests_support import load_samples_and_login
 from wwhd import metrics
 from wwhd.extensions import db
@@ -125,8 +124,8 @@ def emf():
     logger.removeHandler(handler)
 
 
-def test_request_latency_per_endpoint_and_environment(tmp_path, emf):
-    app = make_app(tmp_path, METRICS_ENVIRONMENT="prod")
+def test_request_latency_per_endpoint_and_environment(app_factory, emf):
+    app = app_factory(METRICS_ENVIRONMENT="prod")
     client = app.test_client()
     client.get("/health")
     client.get("/api/v1/chats")
@@ -155,8 +154,6 @@ def test_request_latency_per_endpoint_and_environment(tmp_path, emf):
     assert (
         nowhere["Endpoint"] == "GET unmatched"
     )  # raw paths would explode the dimension's cardinality
-    with app.app_context():
-        db.engine.dispose()
 
 
 def test_token_usage_cost_and_retrieval_for_a_turn(llm_app, fake_llm, emf):
@@ -235,8 +232,7 @@ def test_failed_turns_and_5xx_are_counted(llm_app, fake_llm, emf):
     assert request_doc["Errors5xx"] == 1 and request_doc["StatusCode"] == 503
 
 
-def test_lines_are_bare_documents_on_stdout(tmp_path, capsys):
-    app = make_app(tmp_path)
+def test_lines_are_bare_documents_on_stdout(app, capsys):
     capsys.readouterr()
     app.test_client().get("/health")
     lines = [
@@ -247,16 +243,12 @@ def test_lines_are_bare_documents_on_stdout(tmp_path, capsys):
     for doc in emf_lines:
         validate_emf(doc)
         assert "level" not in doc and "message" not in doc  # not wrapped in an app log record
-    with app.app_context():
-        db.engine.dispose()
 
 
-def test_metrics_can_be_switched_off(tmp_path, emf):
-    app = make_app(tmp_path, METRICS_ENABLED=False)
+def test_metrics_can_be_switched_off(app_factory, emf):
+    app = app_factory(METRICS_ENABLED=False)
     app.test_client().get("/health")
     assert emf.lines == []
-    with app.app_context():
-        db.engine.dispose()
 
 
 def test_document_rejects_units_cloudwatch_does_not_know():

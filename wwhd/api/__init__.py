@@ -6,14 +6,12 @@ document at /api/v1/openapi.json; errors keep the one shape of errors.py (PRODUC
 
 from __future__ import annotations
 
-from flask import Flask, request
-from flask_smorest import Api
+from flask import request
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 from werkzeug.datastructures import CombinedMultiDict
 
 from ..errors import BadRequest, ValidationError
-from . import schemas
 
 SSE = {
     "description": "Server-sent events: start, citation, token…, metadata, done (or error)",
@@ -103,45 +101,3 @@ class Parser(FlaskParser):
 
 class Blueprint(SmorestBlueprint):
     ARGUMENTS_PARSER = Parser()
-
-
-class WwhdApi(Api):
-    ERROR_SCHEMA = schemas.Error
-
-    def _register_error_handlers(self):
-        pass  # errors.py owns every error response
-
-
-def register_blueprints(app: Flask) -> None:
-    from . import admin, auth, chat, conversations, docs, documents, feedback, health, me
-
-    app.config.setdefault("API_TITLE", "WWHD API")
-    app.config.setdefault("API_VERSION", app.config["VERSION"])
-    app.config.setdefault("OPENAPI_VERSION", "3.1.0")
-    app.config.setdefault("OPENAPI_URL_PREFIX", "/api/v1")
-    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
-    app.config.setdefault(
-        "API_SPEC_OPTIONS",
-        {
-            "info": {
-                "description": "What Would Herman Do? Answers grounded in the teacher's own "
-                "material. Errors are JSON `{detail, error: {code, message, fields, request_id}}`; "
-                "429s carry Retry-After."
-            },
-            "servers": [{"url": "/"}],
-            "security": [{"bearer": []}],
-            "components": {
-                "securitySchemes": {
-                    "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-                }
-            },
-        },
-    )
-    api = WwhdApi()
-    with app.app_context():  # schemas read limits from config (MAX_MESSAGE_CHARS)
-        api.init_app(app)
-        api.register_blueprint(health.bp)
-        for module in (auth, me, chat, conversations, documents, feedback, admin):
-            api.register_blueprint(module.bp, url_prefix="/api/v1")
-    app.register_blueprint(docs.bp, url_prefix="/api/v1")
-    app.extensions["wwhd_api"] = api

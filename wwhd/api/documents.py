@@ -8,6 +8,7 @@ from flask import current_app, request
 from sqlalchemy import func, select
 
 from .. import accounts, documents
+from ..deps import get_deps
 from ..errors import Conflict, NotFound, PayloadTooLarge
 from ..extensions import db
 from ..knowledge.files import get_file_store
@@ -18,8 +19,6 @@ bp = Blueprint("documents", __name__, description="Knowledge base (admin)")
 
 
 def _index():
-    from ..deps import get_deps
-
     return get_deps().index
 
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from .base import ChatModel, Embedder
 from .local_embed import MODEL_NAME, LocalEmbedder
+from .offline import OfflineChatModel
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,6 @@ def make_chat_model(config: Mapping) -> ChatModel:
             timeout=config["LLM_TIMEOUT_S"],
             max_retries=config["LLM_MAX_RETRIES"],
         )
-    from .offline import OfflineChatModel
-
     return OfflineChatModel()
 
 

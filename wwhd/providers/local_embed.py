@@ -24,7 +24,7 @@ def _model():
     """Load once per process. WordLlama looks for the tokenizer next to its weights in
     `cache_dir` and would fall back to a Hugging Face download: pointing `cache_dir` at the
     package's own folder and disabling downloads makes the packaged files the only source."""
-    import wordllama
+    import wordllama  # lazy, with numpy (wwhd/lazy.py)
     from wordllama import WordLlama
 
     package = Path(wordllama.__file__).parent
