@@ -164,7 +164,9 @@ def measure_server(megabytes: float) -> dict:
         worker = _children(stack.pid)[0]
         rss_before = _status_kib(worker, "VmRSS") / 1024
         latencies: list[float] = []
+        slow: list[tuple[float, float]] = []  # (seconds since the upload began, ms)
         stop = threading.Event()
+        t0 = time.perf_counter()
 
         def probe() -> None:
             while not stop.is_set():
@@ -172,6 +174,7 @@ def measure_server(megabytes: float) -> dict:
                 with urllib.request.urlopen(stack.base + "/health", timeout=30) as reply:
                     reply.read()
                 latencies.append(time.perf_counter() - started)
+                slow.append((round(started - t0, 2), round(latencies[-1] * 1000, 1)))
                 stop.wait(0.05)
 
         data = transcript(megabytes)
@@ -179,7 +182,7 @@ def measure_server(megabytes: float) -> dict:
         prober = threading.Thread(target=probe, daemon=True)
         with RssSampler(worker) as sampler:
             prober.start()
-            started = time.perf_counter()
+            started = t0 = time.perf_counter()
             request = urllib.request.Request(
                 stack.base + "/api/v1/documents/upload",
                 data=body,
@@ -207,6 +210,8 @@ def measure_server(megabytes: float) -> dict:
             "worker_peak_rss_mb": round(_status_kib(worker, "VmHWM") / 1024, 1),
             "sampled_peak_rss_mb": round(sampler.peak, 1),
             "health_ms": summary_ms(latencies),
+            # When the slowest probes were sent: during the upload request or the job after it.
+            "slowest_health": sorted(slow, key=lambda s: -s[1])[:6],
         }
     finally:
         stack.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 
 SPARSE = "bm25"
 DENSE = "dense"
-UPSERT_BATCH = 64
+UPSERT_BATCH = 32  # points per embed + write; under gevent one batch holds the loop (~50 ms here)
 PAYLOAD_FIELDS = (
     "document_id",
     "namespace",
@@ -228,14 +229,19 @@ class KnowledgeIndex:
         usages = []
         for start in range(0, len(chunks), UPSERT_BATCH):
             batch = chunks[start : start + UPSERT_BATCH]
+            texts = [c["text"] for c in batch]
             dense: list[list[float]] = []
-            if self.embedder:
-                dense, usage = self.embedder.embed([c["text"] for c in batch])
+            if self.embedder and getattr(self.embedder, "offline", False):
+                # The packaged model is CPU work like BM25: both in one trip to a real thread,
+                # off the gevent loop (a remote embedder's HTTP call stays a greenlet's I/O).
+                (dense, usage), sparse_vectors = cpu_bound(_local_vectors, self.embedder, texts)
                 usages.append(usage)
+            else:
+                if self.embedder:
+                    dense, usage = self.embedder.embed(texts)
+                    usages.append(usage)
+                sparse_vectors = cpu_bound(_sparse_vectors, texts)
             points = []
-            sparse_vectors = cpu_bound(
-                lambda texts: [sparse.document_vector(t) for t in texts], [c["text"] for c in batch]
-            )
             for i, chunk in enumerate(batch):
                 indices, values = sparse_vectors[i]
                 vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
@@ -265,6 +271,7 @@ class KnowledgeIndex:
                             chunk["payload"].get("namespace", ""),
                             chunk["payload"].get("document_id") or 0,
                         )
+            _yield()
         return usages
 
     def delete_document(self, document_id: int) -> None:
@@ -345,6 +352,7 @@ class KnowledgeIndex:
             ids.update(str(p.id) for p in points)
             if offset is None:
                 return ids
+            _yield()
 
     def count(self) -> int:
         self.ensure()
@@ -634,6 +642,22 @@ class KnowledgeIndex:
                     connection.execute("PRAGMA journal_mode=WAL")
                     connection.execute("PRAGMA synchronous=NORMAL")
                 collection._wwhd_tuned = True
+
+
+def _sparse_vectors(texts: list[str]) -> list[tuple[list[int], list[float]]]:
+    return [sparse.document_vector(t) for t in texts]
+
+
+def _local_vectors(embedder: Embedder, texts: list[str]):
+    return embedder.embed(texts), _sparse_vectors(texts)
+
+
+def _yield() -> None:
+    """Let other greenlets run. Under gunicorn's gevent worker an ingestion job or reconcile is a
+    greenlet, and embedding plus local Qdrant's writes are CPU work that holds the event loop for
+    a whole batch; /health and open streams get a turn between batches (time.sleep is gevent's
+    once patched). Without gevent a zero sleep is only a thread switch."""
+    time.sleep(0)
 
 
 class _NoCommit:
