@@ -70,6 +70,9 @@ def make_client(url: str = "", api_key: str = "", path: str = "") -> QdrantClien
         return QdrantClient(url=url, api_key=api_key or None, timeout=10)
     if path == ":memory:":
         return QdrantClient(location=":memory:")
+    from .local_storage import install
+
+    install()  # load the folder a row at a time, float32 (local_storage.py: ~1.3 GB at 50k)
     return QdrantClient(path=path)
 
 
