@@ -2,7 +2,8 @@
 upload to a real gunicorn server: worker peak RSS and /health latency while it indexes.
 
     .venv/bin/python -m bench.ingestion --sizes 1,5,9.5         # in-process throughput
-    .venv/bin/python -m bench.ingestion --server --sizes 10     # issue 14: <= 400 MB, p99 <= 100 ms
+    .venv/bin/python -m bench.ingestion --server --sizes 9.9    # issue 14: <= 400 MB, p99 <= 100 ms
+    (a 10.0 MB file is over the 10 MB upload limit: 413)
 """
 
 from __future__ import annotations
