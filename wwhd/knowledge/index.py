@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient
@@ -23,7 +25,7 @@ log = logging.getLogger(__name__)
 
 SPARSE = "bm25"
 DENSE = "dense"
-UPSERT_BATCH = 64
+UPSERT_BATCH = 32  # points per embed + write; under gevent one batch holds the loop (~50 ms here)
 PAYLOAD_FIELDS = (
     "document_id",
     "namespace",
@@ -68,6 +70,9 @@ def make_client(url: str = "", api_key: str = "", path: str = "") -> QdrantClien
         return QdrantClient(url=url, api_key=api_key or None, timeout=10)
     if path == ":memory:":
         return QdrantClient(location=":memory:")
+    from .local_storage import install
+
+    install()  # load the folder a row at a time, float32 (local_storage.py: ~1.3 GB at 50k)
     return QdrantClient(path=path)
 
 
@@ -227,14 +232,19 @@ class KnowledgeIndex:
         usages = []
         for start in range(0, len(chunks), UPSERT_BATCH):
             batch = chunks[start : start + UPSERT_BATCH]
+            texts = [c["text"] for c in batch]
             dense: list[list[float]] = []
-            if self.embedder:
-                dense, usage = self.embedder.embed([c["text"] for c in batch])
+            if self.embedder and getattr(self.embedder, "offline", False):
+                # The packaged model is CPU work like BM25: both in one trip to a real thread,
+                # off the gevent loop (a remote embedder's HTTP call stays a greenlet's I/O).
+                (dense, usage), sparse_vectors = cpu_bound(_local_vectors, self.embedder, texts)
                 usages.append(usage)
+            else:
+                if self.embedder:
+                    dense, usage = self.embedder.embed(texts)
+                    usages.append(usage)
+                sparse_vectors = cpu_bound(_sparse_vectors, texts)
             points = []
-            sparse_vectors = cpu_bound(
-                lambda texts: [sparse.document_vector(t) for t in texts], [c["text"] for c in batch]
-            )
             for i, chunk in enumerate(batch):
                 indices, values = sparse_vectors[i]
                 vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
@@ -243,7 +253,8 @@ class KnowledgeIndex:
                 points.append(
                     qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"])
                 )
-            self._call(self.client.upsert, self.alias, points=points, wait=True)
+            with self._local_transaction():
+                self._call(self.client.upsert, self.alias, points=points, wait=True)
             if self._dense is not None and dense:
                 with self._lock:
                     for chunk, vector in zip(batch, dense):
@@ -263,6 +274,7 @@ class KnowledgeIndex:
                             chunk["payload"].get("namespace", ""),
                             chunk["payload"].get("document_id") or 0,
                         )
+            _yield()
         return usages
 
     def delete_document(self, document_id: int) -> None:
@@ -282,12 +294,13 @@ class KnowledgeIndex:
     def delete_points(self, ids: list[str]) -> None:
         if ids:
             self.ensure()
-            self._call(
-                self.client.delete,
-                self.alias,
-                points_selector=qm.PointIdsList(points=ids),
-                wait=True,
-            )
+            with self._local_transaction():
+                self._call(
+                    self.client.delete,
+                    self.alias,
+                    points_selector=qm.PointIdsList(points=ids),
+                    wait=True,
+                )
             if self._postings is not None:
                 with self._lock:
                     for point_id in ids:
@@ -342,6 +355,7 @@ class KnowledgeIndex:
             ids.update(str(p.id) for p in points)
             if offset is None:
                 return ids
+            _yield()
 
     def count(self) -> int:
         self.ensure()
@@ -580,6 +594,44 @@ class KnowledgeIndex:
             self.delete_points(ids[start : start + page])
         return len(ids)
 
+    def _local_persistences(self) -> list:
+        """qdrant-client local mode's per-collection SQLite writers (pinned 1.20); [] elsewhere."""
+        collections = getattr(getattr(self.client, "_client", None), "collections", None) or {}
+        return [
+            c.storage
+            for c in collections.values()
+            if getattr(getattr(c, "storage", None), "storage", None) is not None
+        ]
+
+    @contextmanager
+    def _local_transaction(self):
+        """One SQLite commit for a whole upsert batch instead of one per point: local mode's
+        `persist` wraps each point in `with connection:` (a commit each, 2,760 for a 5 MB
+        transcript). Its connection is swapped for one whose `with` does not commit, and the
+        batch commits once at the end. Local mode applies a batch to memory point by point either
+        way; if a write fails, the batch is rolled back on disk and the error raised, and the
+        caller removes the document's points (write_vectors) or the index check rewrites them."""
+        if self._lock is None:
+            yield
+            return
+        with self._lock:
+            writers = self._local_persistences()
+            connections = [w.storage for w in writers]
+            for writer, connection in zip(writers, connections):
+                writer.storage = _NoCommit(connection)
+            try:
+                yield
+            except BaseException:
+                for connection in connections:
+                    connection.rollback()
+                raise
+            else:
+                for connection in connections:
+                    connection.commit()
+            finally:
+                for writer, connection in zip(writers, connections):
+                    writer.storage = connection
+
     def tune_local_storage(self) -> None:
         """Embedded Qdrant on disk commits every point with an fsync (a 20k-point delete took
         240 s here); WAL with synchronous=NORMAL keeps each commit atomic without the fsync
@@ -593,3 +645,36 @@ class KnowledgeIndex:
                     connection.execute("PRAGMA journal_mode=WAL")
                     connection.execute("PRAGMA synchronous=NORMAL")
                 collection._wwhd_tuned = True
+
+
+def _sparse_vectors(texts: list[str]) -> list[tuple[list[int], list[float]]]:
+    return [sparse.document_vector(t) for t in texts]
+
+
+def _local_vectors(embedder: Embedder, texts: list[str]):
+    return embedder.embed(texts), _sparse_vectors(texts)
+
+
+def _yield() -> None:
+    """Let other greenlets run. Under gunicorn's gevent worker an ingestion job or reconcile is a
+    greenlet, and embedding plus local Qdrant's writes are CPU work that holds the event loop for
+    a whole batch; /health and open streams get a turn between batches (time.sleep is gevent's
+    once patched). Without gevent a zero sleep is only a thread switch."""
+    time.sleep(0)
+
+
+class _NoCommit:
+    """A sqlite3 connection whose `with` block neither commits nor rolls back (see
+    KnowledgeIndex._local_transaction); everything else goes to the connection."""
+
+    def __init__(self, connection):
+        self._connection = connection
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._connection, name)

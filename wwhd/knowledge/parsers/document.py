@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from ...links import format_timestamp
 
@@ -43,7 +44,7 @@ class ParsedDocument:
     sections: list[Section]
     title: str | None = None
 
-    @property
+    @cached_property  # read three times per upload (checksum, content, the job's check): ~0.2 s at 10 MB
     def text(self) -> str:
         """Full plain text; timed sections are rendered as "[HH:MM:SS] text" lines."""
         parts: list[str] = []
