@@ -221,6 +221,16 @@ def load_config(overrides: dict | None = None) -> dict:
         setattr(config, key, value)
     if "DATABASE_URL" in overrides:
         config.SQLALCHEMY_DATABASE_URI = overrides["DATABASE_URL"]
+    if (
+        str(config.SQLALCHEMY_DATABASE_URI).startswith("sqlite")
+        and "SQLALCHEMY_ENGINE_OPTIONS" not in overrides
+    ):
+        # A SQLite file is never "dropped by a restart": the pre-ping would only add a statement
+        # to every connection checkout (two per chat turn).
+        config.SQLALCHEMY_ENGINE_OPTIONS = {
+            **config.SQLALCHEMY_ENGINE_OPTIONS,
+            "pool_pre_ping": False,
+        }
     config._apply_jwt()
     if "MAX_CONTENT_LENGTH" not in overrides:
         config._apply_body_limits()  # follows an overridden MAX_UPLOAD_MB
