@@ -73,3 +73,12 @@ def test_the_bearer_token_is_decoded_once_per_request(app, auth, monkeypatch):
     # Another token in the next request is decoded (and refused) on its own.
     bad = {"Authorization": headers["Authorization"][:-4] + "AAAA"}
     assert client.get("/api/v1/me", headers=bad).status_code == 401
+
+
+def test_sqlite_commits_without_an_fsync_each(app):
+    """WAL with synchronous=NORMAL: a turn's two commits do not each stall the gevent worker."""
+    from sqlalchemy import text
+
+    with app.app_context():
+        assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert db.session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
