@@ -279,6 +279,7 @@ def start_stack(
     extra_env: dict | None = None,
     load_samples: bool = True,
     keep_tmp: bool = False,
+    app: str = "wsgi:app",
 ) -> Stack:
     """Fake LLM → migrate → samples → bench user → gunicorn → /health → login. Caller stops it."""
     tmp = Path(tempfile.mkdtemp(prefix="wwhd-bench-"))
@@ -352,7 +353,7 @@ def start_stack(
         )
         server_log = open(tmp / "server.log", "wb")
         server = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", app],
             cwd=ROOT,
             env=env,
             stdout=server_log,

@@ -280,6 +280,9 @@ def _user_of(subject) -> User | None:
         user_id = int(subject)
     except (TypeError, ValueError):
         return None
+    loaded = g.pop("_wwhd_session_user", None)  # by the blocklist check, moments ago
+    if loaded is not None and loaded.id == user_id:
+        return loaded
     return db.session.get(User, user_id) if 0 < user_id <= MAX_ID else None
 
 
@@ -296,8 +299,15 @@ def register_jwt_callbacks() -> None:
         sid = payload.get("sid")
         if not sid:
             return True
-        session = db.session.get(AuthSession, sid)
-        return session is None or session.revoked_at is not None
+        # The token's user comes along in the same statement and is kept for the request
+        # (_user_of), so require_role does not query it a second time.
+        row = db.session.execute(
+            select(AuthSession, User)
+            .outerjoin(User, User.id == AuthSession.user_id)
+            .where(AuthSession.id == sid)
+        ).first()
+        g._wwhd_session_user = row[1] if row is not None else None
+        return row is None or row[0].revoked_at is not None
 
     def _unauthorized(message: str):
         from .errors import error_response

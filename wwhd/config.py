@@ -78,6 +78,9 @@ class Config:
         self.EMBED_DIM = _env_int("EMBED_DIM", 0)  # 0: learn it from the first embedding
         self.LLM_TIMEOUT_S = _env_int("LLM_TIMEOUT_S", 60)
         self.LLM_MAX_RETRIES = _env_int("LLM_MAX_RETRIES", 2)
+        # direct: stream the answer's raw chunks through langchain-openai's openai client (a tenth
+        # of the CPU per token); langchain: ChatOpenAI.stream (wwhd/providers/openai_compat.py).
+        self.LLM_STREAM_MODE = _env("LLM_STREAM_MODE", "direct").strip().lower()
         self.JWT_SECRET = _env("JWT_SECRET", DEFAULT_JWT_SECRET)
         self.JWT_ISSUER = _env("JWT_ISSUER", "wwhd")
         self.JWT_AUDIENCE = _env("JWT_AUDIENCE", "wwhd-users")
@@ -230,11 +233,25 @@ def load_config(overrides: dict | None = None) -> dict:
         setattr(config, key, value)
     if "DATABASE_URL" in overrides:
         config.SQLALCHEMY_DATABASE_URI = overrides["DATABASE_URL"]
+    if (
+        str(config.SQLALCHEMY_DATABASE_URI).startswith("sqlite")
+        and "SQLALCHEMY_ENGINE_OPTIONS" not in overrides
+    ):
+        # A SQLite file is never "dropped by a restart": the pre-ping would only add a statement
+        # to every connection checkout (two per chat turn).
+        config.SQLALCHEMY_ENGINE_OPTIONS = {
+            **config.SQLALCHEMY_ENGINE_OPTIONS,
+            "pool_pre_ping": False,
+        }
     config._apply_jwt()
     if "MAX_CONTENT_LENGTH" not in overrides:
         config._apply_body_limits()  # follows an overridden MAX_UPLOAD_MB
     settings = config.as_dict()
     settings["PROVIDER"] = config.provider
+    if settings["LLM_STREAM_MODE"] not in ("direct", "langchain"):
+        raise RuntimeError(
+            f"LLM_STREAM_MODE={settings['LLM_STREAM_MODE']!r} is not 'direct' or 'langchain'"
+        )
     if config.APP_ENV in ("production", "staging"):
         secret = config.JWT_SECRET
         if not secret or secret == DEFAULT_JWT_SECRET or len(secret) < 32:

@@ -82,18 +82,22 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
     """
     if chat_id:
         chat = get_owned_chat(user, chat_id)
-        db.session.execute(update(Chat).where(Chat.id == chat.id).values(updated_at=utcnow()))
-    else:
+        db.session.execute(
+            update(Chat).where(Chat.id == chat.id).values(updated_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+        previous = db.session.scalars(
+            select(Message)
+            .where(Message.chat_id == chat.id)
+            .order_by(Message.seq.desc())
+            .limit(HISTORY_TURNS * 2)
+        ).all()
+    else:  # a new chat has no history to read, and its updated_at is its created_at
         title = strip_bidi(" ".join(content.split()))[:80] or "New chat"
         chat = Chat(user_id=user.id, title=title)
         db.session.add(chat)
         db.session.flush()
-    previous = db.session.scalars(
-        select(Message)
-        .where(Message.chat_id == chat.id)
-        .order_by(Message.seq.desc())
-        .limit(HISTORY_TURNS * 2)
-    ).all()
+        previous = []
     history = [
         {"role": m.role, "content": m.content}
         for m in reversed(previous)
@@ -110,7 +114,6 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
     )
     reply = Message(chat_id=chat.id, seq=seq + 1, role="assistant", content="", status="streaming")
     db.session.add_all([question, reply])
-    chat.updated_at = utcnow()
     db.session.flush()
     return Turn(user.id, chat.id, question.id, reply.id, content, history, namespace)
 
@@ -122,31 +125,42 @@ def finish_turn(
     final: dict | None,
     error: str | None = None,
     model: str | None = None,
-) -> Message:
-    """Write the assistant's answer, citations and token usage in one transaction (commits)."""
+) -> bool:
+    """Write the assistant's answer, citations and token usage in one transaction (commits).
+
+    UPDATEs by primary key rather than loading the message and the chat first: two SELECTs fewer
+    per turn, and nothing here needs the rows' other columns. False when the message is gone (its
+    chat was deleted while the answer streamed): nothing is left to attach the answer to."""
     final = final or {}
-    reply = db.session.get(Message, turn.assistant_message_id)
-    if reply is None:  # the chat was deleted while the answer streamed; nothing left to attach to
+    now = utcnow()
+    saved = db.session.execute(
+        update(Message)
+        .where(Message.id == turn.assistant_message_id)
+        .values(
+            content=content,
+            status=status,
+            error=error,
+            model=model,
+            namespaces=final.get("namespaces") or [],
+            meta={
+                "timings": final.get("timings", {}),
+                "route_method": final.get("route_method"),
+                "route_confidence": final.get("route_confidence"),
+                "safety": final.get("safety", []),
+                "llm_calls": final.get("llm_calls", 0),
+                "covered": final.get("covered"),
+            },
+            completed_at=now,
+        ),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    if not saved:
         db.session.rollback()
-        return None
-    reply.content = content
-    reply.status = status
-    reply.error = error
-    reply.model = model
-    reply.namespaces = final.get("namespaces") or []
-    reply.meta = {
-        "timings": final.get("timings", {}),
-        "route_method": final.get("route_method"),
-        "route_confidence": final.get("route_confidence"),
-        "safety": final.get("safety", []),
-        "llm_calls": final.get("llm_calls", 0),
-        "covered": final.get("covered"),
-    }
-    reply.completed_at = utcnow()
+        return False
     for number, cited in enumerate(final.get("citations") or [], start=1):
         db.session.add(
             Citation(
-                message_id=reply.id,
+                message_id=turn.assistant_message_id,
                 # The answer's [n] for this source (unused sources are not saved, so n may skip).
                 position=cited.get("position") or number,
                 document_id=cited.get("document_id"),
@@ -160,14 +174,15 @@ def finish_turn(
             )
         )
     for used in final.get("usage") or []:
-        usage_service.record(turn.user_id, reply.id, used)
+        usage_service.record(turn.user_id, turn.assistant_message_id, used)
     if final and final.get("kb_available") and not final.get("covered") and not final.get("crisis"):
         record_unanswered(turn.question, (final.get("namespaces") or [None])[0])
-    chat = db.session.get(Chat, turn.chat_id)
-    if chat is not None:
-        chat.updated_at = utcnow()
+    db.session.execute(
+        update(Chat).where(Chat.id == turn.chat_id).values(updated_at=now),
+        execution_options={"synchronize_session": False},
+    )
     db.session.commit()
-    return reply
+    return True
 
 
 def record_unanswered(question: str, namespace_guess: str | None) -> None:

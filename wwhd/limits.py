@@ -169,12 +169,12 @@ def seconds_until_utc_midnight(now: datetime | None = None) -> int:
 
 def check_quota(user) -> None:
     """Raise QuotaExceeded (429 + Retry-After until the UTC day ends) when the user's tokens today reach the role's quota."""
-    from .usage import usage_today
+    from .usage import tokens_today
 
     quota = daily_quota(user.role)
     if quota <= 0:
         return
-    used = usage_today(user.id)["total_tokens"]
+    used = tokens_today(user.id)
     if used >= quota:
         retry = seconds_until_utc_midnight()
         raise QuotaExceeded(

@@ -78,6 +78,18 @@ def totals(user_id: int | None = None, day: date | None = None) -> dict:
     }
 
 
+def tokens_today(user_id: int) -> int:
+    """One user's tokens today (UTC): the quota check before every turn. One SUM, without the
+    cost and the COUNT(DISTINCT message_id) of totals(), which needs a sort of today's rows."""
+    return int(
+        db.session.scalar(
+            select(func.coalesce(func.sum(TokenUsage.total_tokens), 0)).where(
+                TokenUsage.user_id == user_id, TokenUsage.day == today()
+            )
+        )
+    )
+
+
 def usage_today(user_id: int | None = None) -> dict:
     """Today's totals (UTC) with the date; one user's, or everyone's with None."""
     day = today()

@@ -22,6 +22,7 @@ def make_chat_model(config: Mapping) -> ChatModel:
             base_url=config["OPENAI_BASE_URL"] or None,
             timeout=config["LLM_TIMEOUT_S"],
             max_retries=config["LLM_MAX_RETRIES"],
+            stream_mode=config.get("LLM_STREAM_MODE", "direct"),
         )
     return OfflineChatModel()
 

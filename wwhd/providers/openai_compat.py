@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import time
 from collections.abc import Iterator
 
 import httpx
+import httpx2  # the openai SDK's HTTP client (pinned with it in requirements.txt)
 import openai
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_openai import ChatOpenAI
@@ -16,11 +18,13 @@ from openai import OpenAI
 from .base import AnswerRequest, ProviderError, ProviderRateLimited, ProviderTimeout, Usage
 
 PROBE_TTL_S = 30
+STREAM_MODES = ("direct", "langchain")
+TEMPERATURE = 0.3
 _ROLES = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
 
 
 # What the SDK raises: its own errors, and httpx's for a stream the server cut mid-read.
-SDK_ERRORS = (openai.OpenAIError, httpx.HTTPError)
+SDK_ERRORS = (openai.OpenAIError, httpx.HTTPError, httpx2.HTTPError)
 
 
 def provider_error(exc: BaseException) -> ProviderError:
@@ -28,7 +32,7 @@ def provider_error(exc: BaseException) -> ProviderError:
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.RateLimitError):
         return ProviderRateLimited(status)
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, httpx2.TimeoutException)):
         return ProviderTimeout(status)
     return ProviderError(status)
 
@@ -65,9 +69,18 @@ class OpenAIChatModel:
     offline = False
 
     def __init__(
-        self, model: str, api_key: str, base_url: str | None, timeout: float, max_retries: int
+        self,
+        model: str,
+        api_key: str,
+        base_url: str | None,
+        timeout: float,
+        max_retries: int,
+        stream_mode: str = "direct",
     ):
+        if stream_mode not in STREAM_MODES:
+            raise ValueError(f"LLM_STREAM_MODE must be one of {', '.join(STREAM_MODES)}")
         self.name = model
+        self.stream_mode = stream_mode
         # Local servers (Ollama, vLLM) accept any key; the client library insists on one.
         self._llm = ChatOpenAI(
             model=model,
@@ -76,7 +89,7 @@ class OpenAIChatModel:
             timeout=timeout,
             max_retries=max_retries,
             stream_usage=True,
-            temperature=0.3,
+            temperature=TEMPERATURE,
         )
         # A separate, impatient client: a health probe must not wait out the chat timeout or retry.
         self._probe = OpenAI(
@@ -101,6 +114,72 @@ class OpenAIChatModel:
 
     @_mapped
     def stream_answer(self, request: AnswerRequest) -> Iterator[str | Usage]:
+        # A generator itself, so that _mapped maps what either path raises while it is read.
+        if self.stream_mode == "direct":
+            yield from self._stream_direct(request.messages)
+        else:
+            yield from self._stream_langchain(request)
+
+    def _stream_direct(self, messages: list[dict]) -> Iterator[str | Usage]:
+        """The streamed answer through langchain-openai's own configured openai client (same base
+        URL, key, timeout and retries before the first byte), read as raw SSE lines.
+
+        Why: per chunk, the langchain path builds an openai pydantic model, dumps it back to a
+        dict, wraps it in an AIMessageChunk and merges it into the running message, and runs the
+        callback manager — ~0.3 ms of CPU per token (bench/profile_turn.py, BENCHMARKS.md), over
+        half the server's CPU for a 300-token answer. We use none of it: only the text and the
+        final usage. json.loads of the chunk is all that is left. LLM_STREAM_MODE=langchain
+        restores the langchain path."""
+        payload = {
+            "model": self.name,
+            "messages": messages,
+            "temperature": TEMPERATURE,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        usage: dict = {}
+        # with_streaming_response: the SDK still sends, retries and raises its typed status
+        # errors (RateLimitError, InternalServerError, …); it just does not parse the body.
+        with self._llm.client.with_streaming_response.create(**payload) as response:
+            try:
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    chunk = json.loads(data)
+                    if chunk.get("error"):  # an error sent mid-stream, as the SDK's Stream reads it
+                        error = chunk["error"]
+                        message = error.get("message") if isinstance(error, dict) else None
+                        raise openai.APIError(
+                            message or "error in the streamed answer",
+                            request=response.http_request,
+                            body=error,
+                        )
+                    if chunk.get("usage"):
+                        usage = chunk["usage"]
+                    for choice in chunk.get("choices") or ():
+                        text = (choice.get("delta") or {}).get("content")
+                        if text:
+                            yield text
+            except httpx2.TimeoutException as exc:  # the answer stalled past LLM_TIMEOUT_S
+                raise openai.APITimeoutError(request=response.http_request) from exc
+            except httpx2.TransportError as exc:  # broke mid-answer
+                raise openai.APIConnectionError(request=response.http_request) from exc
+            except json.JSONDecodeError as exc:
+                raise openai.APIError(
+                    "malformed chunk in the streamed answer",
+                    request=response.http_request,
+                    body=None,
+                ) from exc
+        yield Usage(
+            model=self.name,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+    def _stream_langchain(self, request: AnswerRequest) -> Iterator[str | Usage]:
         usage = None
         for chunk in self._llm.stream(_to_langchain(request.messages)):
             if chunk.content:

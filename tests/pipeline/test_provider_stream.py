@@ -1,0 +1,77 @@
+"""The provider's two stream modes against the fake OpenAI server over real HTTP: same text, same
+usage, the provider's own error types."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+from wwhd.config import load_config
+from wwhd.providers.base import (
+    AnswerRequest,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderTimeout,
+    Usage,
+)
+from wwhd.providers.openai_compat import OpenAIChatModel
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
+
+
+def _model(fake, mode: str) -> OpenAIChatModel:
+    return OpenAIChatModel("gpt-test", "sk-test", fake.base_url, 10, 0, stream_mode=mode)
+
+
+def _stream(model: OpenAIChatModel) -> tuple[list[str], list[Usage]]:
+    pieces = list(model.stream_answer(AnswerRequest("Hi?", "Hi?", [], MESSAGES)))
+    return [p for p in pieces if isinstance(p, str)], [p for p in pieces if isinstance(p, Usage)]
+
+
+@pytest.mark.parametrize("mode", ["direct", "langchain"])
+def test_both_modes_stream_the_same_text_and_usage(fake_llm, mode):
+    fake_llm.script(tokens=["Hello", " there", " [1]", "."], prompt_tokens=17)
+    text, usage = _stream(_model(fake_llm, mode))
+    assert text == ["Hello", " there", " [1]", "."]
+    assert usage == [Usage(model="gpt-test", prompt_tokens=17, completion_tokens=4)]
+    assert fake_llm.counters["chat_calls"] == 1
+
+
+def test_direct_mode_sends_the_langchain_request_body(fake_llm):
+    """The fast path asks for exactly what ChatOpenAI.stream asks for."""
+    fake_llm.script(tokens=["ok"])
+    _stream(_model(fake_llm, "langchain"))
+    _stream(_model(fake_llm, "direct"))
+    via_langchain, direct = (r["json"] for r in fake_llm.requests[-2:])
+    assert direct == via_langchain
+    assert direct["stream_options"] == {"include_usage": True} and direct["messages"] == MESSAGES
+
+
+@pytest.mark.parametrize("mode", ["direct", "langchain"])
+def test_both_modes_raise_the_providers_error_types(fake_llm, mode):
+    """The SDK's errors (and a stream cut mid-answer) reach the relay as the provider's own types,
+    whichever path read the stream."""
+    model = _model(fake_llm, mode)
+    fake_llm.script(status=429)
+    with pytest.raises(ProviderRateLimited) as limited:
+        _stream(model)
+    assert isinstance(limited.value.__cause__, openai.RateLimitError)
+    fake_llm.script(status=500)
+    with pytest.raises(ProviderError) as failed:
+        _stream(model)
+    assert failed.value.status_code == 500 and failed.value.code == "LLM_ERROR"
+    fake_llm.script(tokens=["a", "b", "c", "d"], fail_after=2)
+    received: list[str] = []
+    with pytest.raises(ProviderError) as cut:
+        for piece in model.stream_answer(AnswerRequest("Hi?", "Hi?", [], MESSAGES)):
+            received.append(piece)
+    assert received == ["a", "b"]
+    assert not isinstance(cut.value, (ProviderRateLimited, ProviderTimeout))
+
+
+def test_unknown_stream_mode_is_refused(monkeypatch):
+    monkeypatch.setenv("LLM_STREAM_MODE", "fast")
+    with pytest.raises(RuntimeError, match="LLM_STREAM_MODE"):
+        load_config({"APP_ENV": "testing"})
+    with pytest.raises(ValueError, match="LLM_STREAM_MODE"):
+        OpenAIChatModel("m", "k", None, 1, 0, stream_mode="fast")
