@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from . import limits
 from .database import MAX_ID
-from .errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError
+from .errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationError, error_response
 from .extensions import db, jwt
 from .models import AuthSession, User
 from .models.accounts import ROLES
@@ -310,8 +310,6 @@ def register_jwt_callbacks() -> None:
         return row is None or row[0].revoked_at is not None
 
     def _unauthorized(message: str):
-        from .errors import error_response
-
         return error_response(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": "Bearer"})
 
     jwt.unauthorized_loader(

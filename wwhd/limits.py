@@ -12,6 +12,7 @@ from flask_limiter import ApplicationLimit, Limiter
 from limits import parse_many
 
 from .errors import QuotaExceeded
+from .usage import tokens_today
 
 # Login, OAuth2 token and register share one stricter per-IP bucket (brute force, account spam).
 AUTH_ENDPOINTS = frozenset({"auth.login", "auth.token", "auth.register", "auth.signup"})
@@ -169,8 +170,6 @@ def seconds_until_utc_midnight(now: datetime | None = None) -> int:
 
 def check_quota(user) -> None:
     """Raise QuotaExceeded (429 + Retry-After until the UTC day ends) when the user's tokens today reach the role's quota."""
-    from .usage import tokens_today
-
     quota = daily_quota(user.role)
     if quota <= 0:
         return
