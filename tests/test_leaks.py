@@ -15,7 +15,9 @@ def open_fds() -> int:
 
 
 def turn_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "wwhd-turn"]
+    # A turn is two threads: the relay ("wwhd-turn") and the graph it reads ("wwhd-pipeline"),
+    # which can outlive the relay by a moment after the turn is saved.
+    return [t for t in threading.enumerate() if t.name in ("wwhd-turn", "wwhd-pipeline")]
 
 
 def request_threads() -> set[threading.Thread]:
