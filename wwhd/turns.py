@@ -49,7 +49,7 @@ def _pump(
     app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Queue, ids: dict
 ) -> None:
     from .pipeline.context import Cancelled
-    from .pipeline.graph import run_turn
+    from .pipeline.graph import run_turn_into
 
     logs.bind_ids(ids)
     state = {
@@ -59,8 +59,7 @@ def _pump(
     }
     try:
         with app.app_context():
-            for event in run_turn(deps.graph, state, ctx):
-                out.put(event)
+            run_turn_into(deps.graph, state, ctx, out.put)
     except Cancelled:
         out.put(("cancelled", None))
     except Exception as exc:  # reported to the client as one `error` event

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from langgraph.graph import END, START, StateGraph
 
@@ -29,29 +30,58 @@ def build_graph():
     return graph.compile()
 
 
+class _Events:
+    """Turns what the nodes write into ("citations", list) once, then ("token", str) pieces: the
+    sources come first, and a reply with none (a fixed one, the crisis reply) still sends []."""
+
+    def __init__(self, put: Callable[[tuple[str, object]], None]):
+        self.put = put
+        self.cited = False
+
+    def chunk(self, chunk: dict) -> None:
+        # The answer node sends the sources once it knows the reply answers the question.
+        if "citations" in chunk:
+            if not self.cited:
+                self.cited = True
+                self.put(("citations", chunk["citations"]))
+            return
+        if not self.cited:
+            self.cited = True
+            self.put(("citations", []))
+        self.put(("token", chunk["token"]))
+
+    def end(self, final: dict) -> None:
+        final = {"usage": [], "llm_calls": 0, "timings": {}, **final}
+        if not self.cited:
+            self.put(("citations", final.get("citations", [])))
+        self.put(("final", final))
+
+
 def run_turn(graph, state: ChatState, context: PipelineContext) -> Iterator[tuple[str, object]]:
     """Yield ("citations", list) once, ("token", str) pieces, then ("final", state).
 
     The final state is LangGraph's own (the last "values" chunk): the reducers state.py declares
     (usage, llm_calls, timings) are applied by the graph, not re-done here.
     """
+    pending: list[tuple[str, object]] = []
+    events = _Events(pending.append)
     final: dict = dict(state)
-    cited = False
     for mode, chunk in graph.stream(state, context=context, stream_mode=["custom", "values"]):
         if mode == "values":
             final = chunk
             continue
-        # The answer node sends the sources once it knows the reply answers the question.
-        if "citations" in chunk:
-            if not cited:
-                cited = True
-                yield "citations", chunk["citations"]
-            continue
-        if not cited:
-            cited = True
-            yield "citations", []
-        yield "token", chunk["token"]
-    final = {"usage": [], "llm_calls": 0, "timings": {}, **final}
-    if not cited:
-        yield "citations", final.get("citations", [])
-    yield "final", final
+        events.chunk(chunk)
+        yield from pending
+        pending.clear()
+    events.end(final)
+    yield from pending
+
+
+def run_turn_into(
+    graph, state: ChatState, context: PipelineContext, put: Callable[[tuple[str, object]], None]
+) -> None:
+    """run_turn's events, in the same order, handed to `put` as the nodes write them: no LangGraph
+    custom event per token (the turn worker's path; run_turn stays for callers that iterate)."""
+    events = _Events(put)
+    final = graph.invoke(state, context=replace(context, sink=events.chunk))
+    events.end(final)

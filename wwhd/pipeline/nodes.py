@@ -125,7 +125,7 @@ def _fixed_reply(text: str, write) -> dict:
 def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
     started = time.perf_counter()
     ctx = runtime.context
-    write = runtime.stream_writer
+    write = runtime.context.writer(runtime)
     if not state.get("kb_available", True):
         return {
             **_fixed_reply(prompts.KB_UNAVAILABLE, write),
@@ -207,7 +207,7 @@ def answer(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
 # -- check ------------------------------------------------------------------------------------------
 def check(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
     started = time.perf_counter()
-    write = runtime.stream_writer
+    write = runtime.context.writer(runtime)
     if state.get("crisis"):
         write({"token": safety.CRISIS_REPLY})
         return {
