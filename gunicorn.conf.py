@@ -56,7 +56,9 @@ def post_worker_init(worker):
     from wwhd.deps import get_deps
 
     try:
-        get_deps(app)
+        # Local mode's search postings are built lazily (CLI commands never search); a serving
+        # worker builds them here so its first search does not scan every point.
+        get_deps(app).index.prepare_search()
     except Exception:  # noqa: BLE001 - serve /health anyway; get_deps retries on the first chat
         worker.log.exception(
             "building the app's dependencies at start-up failed; retrying on first use"

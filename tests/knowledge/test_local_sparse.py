@@ -117,6 +117,7 @@ def test_rebuilt_from_qdrant_on_start():
 
 def test_many_rewrites_compact_without_changing_answers():
     index, chunks = build(n=300)
+    index.prepare_search()  # built now, so the rewrites below go through it
     for _ in range(5):  # rewrite everything: removed slots pile up, then get compacted
         index.upsert(chunks)
     assert len(index._postings) == 300

@@ -97,9 +97,13 @@ class KnowledgeIndex:
         self._embed_dim = embed_dim
         self._lock = threading.RLock() if local else None
         # Local mode scores and filters point by point in Python; in-process postings (BM25)
-        # and a dense matrix answer instead, with Qdrant as the store.
+        # and a dense matrix answer instead, with Qdrant as the store. They are a second copy of
+        # every vector (~+100 MB at 50k chunks), so they are built on the first search, not on
+        # open: reconcile, reindex and the ingest CLI never search and never pay for them.
         self._postings = SparsePostings() if local else None
         self._dense = DenseMatrix() if local and embedder else None
+        self._mirrored = False  # postings/matrix loaded and kept in step with every write
+        self._hidden: set[int] = set()  # deleted documents whose points are still being removed
         self._ready = False
 
     # -- collection lifecycle -------------------------------------------------------------------
@@ -185,9 +189,19 @@ class KnowledgeIndex:
                 )
         if self._postings is not None:
             self.tune_local_storage()
-            self._load_postings()
         self._ready = True
         return created
+
+    def prepare_search(self) -> None:
+        """Build the local postings and dense matrix now (a serving worker at start-up), so the
+        first search does not wait for a scan of every point. Nothing to do on a server."""
+        self.ensure()
+        if self._postings is None or self._mirrored:
+            return
+        with self._lock:
+            if not self._mirrored:
+                self._load_postings()
+                self._mirrored = True
 
     def _load_postings(self) -> None:
         self._postings.clear()
@@ -205,6 +219,8 @@ class KnowledgeIndex:
             )
             for point in points:
                 payload = point.payload or {}
+                if (payload.get("document_id") or 0) in self._hidden:
+                    continue
                 dense = (point.vector or {}).get(DENSE)
                 if dense is not None and self._dense is not None:
                     self._dense.add(
@@ -255,7 +271,7 @@ class KnowledgeIndex:
                 )
             with self._local_transaction():
                 self._call(self.client.upsert, self.alias, points=points, wait=True)
-            if self._dense is not None and dense:
+            if self._mirrored and self._dense is not None and dense:
                 with self._lock:
                     for chunk, vector in zip(batch, dense):
                         self._dense.add(
@@ -264,7 +280,7 @@ class KnowledgeIndex:
                             chunk["payload"].get("namespace", ""),
                             chunk["payload"].get("document_id") or 0,
                         )
-            if self._postings is not None:
+            if self._mirrored:
                 with self._lock:
                     for chunk, (indices, values) in zip(batch, sparse_vectors):
                         self._postings.add(
@@ -285,7 +301,7 @@ class KnowledgeIndex:
             )
         )
         self._call(self.client.delete, self.alias, points_selector=selector, wait=True)
-        if self._postings is not None:
+        if self._mirrored:
             with self._lock:
                 self._postings.remove_document(document_id)
                 if self._dense is not None:
@@ -301,7 +317,7 @@ class KnowledgeIndex:
                     points_selector=qm.PointIdsList(points=ids),
                     wait=True,
                 )
-            if self._postings is not None:
+            if self._mirrored:
                 with self._lock:
                     for point_id in ids:
                         self._postings.remove(str(point_id))
@@ -317,7 +333,7 @@ class KnowledgeIndex:
             )
         )
         self._call(self.client.set_payload, self.alias, payload=fields, points=selector, wait=True)
-        if self._postings is not None and "namespace" in fields:
+        if self._mirrored and "namespace" in fields:
             with self._lock:
                 self._postings.set_namespace(document_id, fields["namespace"])
                 if self._dense is not None:
@@ -403,6 +419,7 @@ class KnowledgeIndex:
         if dense_query is None and sparse_query is None:
             return result
         if self._postings is not None:
+            self.prepare_search()
             self._search_local(sparse_query, dense_query, namespaces, limit, result)
         else:
             self._search_server(sparse_query, dense_query, query_filter, limit, result)
@@ -500,6 +517,7 @@ class KnowledgeIndex:
         if not indices:
             return {}, 0
         if self._postings is not None:
+            self.prepare_search()
             with self._lock:
                 return self._postings.document_frequency(indices)
         requests = [
@@ -582,9 +600,12 @@ class KnowledgeIndex:
         points are deleted right after, in pages (delete_document_in_pages)."""
         if self._postings is not None:
             with self._lock:
-                self._postings.remove_document(document_id)
-                if self._dense is not None:
-                    self._dense.remove_document(document_id)
+                # Remembered, so postings built later (first search) skip its remaining points.
+                self._hidden.add(document_id)
+                if self._mirrored:
+                    self._postings.remove_document(document_id)
+                    if self._dense is not None:
+                        self._dense.remove_document(document_id)
 
     def delete_document_in_pages(self, document_id: int, page: int = 256) -> int:
         """delete_document, a page of ids at a time: local mode writes each point to its file,
@@ -592,6 +613,9 @@ class KnowledgeIndex:
         ids = sorted(self.document_point_ids(document_id))
         for start in range(0, len(ids), page):
             self.delete_points(ids[start : start + page])
+        if self._lock is not None:
+            with self._lock:
+                self._hidden.discard(document_id)
         return len(ids)
 
     def _local_persistences(self) -> list:
