@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import atexit
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app
 
+from .extensions import per_app
 from .knowledge.files import get_file_store
 from .knowledge.folder_lock import IN_USE, held_by_another_process
 from .knowledge.jobs import JobRunner
@@ -17,9 +17,6 @@ from .knowledge.jobs import JobRunner
 if TYPE_CHECKING:  # qdrant_client and langgraph load in build_deps, not at import (wwhd/lazy.py)
     from .knowledge.index import KnowledgeIndex
     from .providers import ChatModel, Embedder
-
-_build_lock = threading.Lock()
-_runner_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -68,29 +65,18 @@ def init_app(app: Flask, deps: Deps | None) -> None:
 
 def get_deps(app: Flask | None = None) -> Deps:
     app = app or current_app._get_current_object()
-    deps = app.extensions.get("wwhd")
-    if deps is None:
-        with _build_lock:
-            deps = app.extensions.get("wwhd")
-            if deps is None:
-                deps = app.extensions["wwhd"] = build_deps(app.config)
-    return deps
+    return per_app(app, "wwhd", lambda: build_deps(app.config))
 
 
 def get_runner(app: Flask | None = None) -> JobRunner:
     """The app's job runner, built on first use with the app's index and file store. Started
     (start-up sweep, periodic index check) by start_jobs(), not here."""
     app = app or current_app._get_current_object()
-    runner = app.extensions.get("wwhd_jobs")
-    if runner is None:
-        with _runner_lock:
-            runner = app.extensions.get("wwhd_jobs")
-            if runner is None:
-                runner = JobRunner(
-                    app, get_deps(app).index, get_file_store(app), app.config["JOB_WORKERS"]
-                )
-                app.extensions["wwhd_jobs"] = runner
-    return runner
+    return per_app(
+        app,
+        "wwhd_jobs",
+        lambda: JobRunner(app, get_deps(app).index, get_file_store(app), app.config["JOB_WORKERS"]),
+    )
 
 
 def start_jobs(app: Flask) -> JobRunner | None:

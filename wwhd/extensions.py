@@ -1,6 +1,10 @@
 """Unbound Flask extensions, bound to an app in create_app() (Flask-Migrate: wwhd.database)."""
 
-from flask import g, has_request_context
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, g, has_request_context
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_sqlalchemy import SQLAlchemy
@@ -35,3 +39,23 @@ class RequestCachedJWTManager(JWTManager):
 db = SQLAlchemy(model_class=Base)
 jwt = RequestCachedJWTManager()
 cors = CORS()
+
+
+_key_locks: dict[str, threading.Lock] = {}
+_key_locks_guard = threading.Lock()
+
+
+def per_app(app: Flask, key: str, build: Callable[[], Any]) -> Any:
+    """`app.extensions[key]`, built on first use, once per app however many threads ask.
+
+    One lock per key: building one collaborator may ask for another (the job runner needs the
+    index) without waiting on itself."""
+    value = app.extensions.get(key)
+    if value is None:
+        with _key_locks_guard:
+            lock = _key_locks.setdefault(key, threading.Lock())
+        with lock:
+            value = app.extensions.get(key)
+            if value is None:
+                value = app.extensions[key] = build()
+    return value

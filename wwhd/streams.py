@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 from flask import Flask
 
+from .extensions import per_app
+
 PREFIX = "wwhd:turn:"
 # (number, event name, JSON payload as framed by sse.payload)
 Entry = tuple[int, str, str]
@@ -174,26 +176,15 @@ def make_store(config: Mapping) -> MemoryStreams | RedisStreams:
     return RedisStreams(config["REDIS_URL"], ttl) if config["REDIS_URL"] else MemoryStreams(ttl)
 
 
-_lock = threading.Lock()
-
-
 def fallback(app: Flask) -> MemoryStreams:
     """This process's memory, for turns that start while Redis is unreachable: they stream and
     save as usual, only a resume on another task cannot find them."""
-    store = app.extensions.get("wwhd_streams_fallback")
-    if store is None:
-        with _lock:
-            store = app.extensions.setdefault(
-                "wwhd_streams_fallback", MemoryStreams(app.config["STREAM_TTL_SECONDS"])
-            )
-    return store
+    return per_app(
+        app,
+        "wwhd_streams_fallback",
+        lambda: MemoryStreams(app.config["STREAM_TTL_SECONDS"]),
+    )
 
 
 def get_store(app: Flask) -> MemoryStreams | RedisStreams:
-    store = app.extensions.get("wwhd_streams")
-    if store is None:
-        with _lock:
-            store = app.extensions.get("wwhd_streams")
-            if store is None:
-                store = app.extensions["wwhd_streams"] = make_store(app.config)
-    return store
+    return per_app(app, "wwhd_streams", lambda: make_store(app.config))
