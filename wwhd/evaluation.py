@@ -18,7 +18,7 @@ from .knowledge.namespaces import NamespaceInfo
 from .links import youtube_id
 from .models import Chunk, Document
 from .pipeline.context import PipelineContext
-from .pipeline.graph import run_turn
+from .pipeline.graph import run_turn_into
 
 RECALL_K = 5
 TIME_TOLERANCE_S = 60.0
@@ -366,10 +366,10 @@ def run_case(
     }
     ctx = PipelineContext(chat_model=deps.chat_model, index=deps.index, registry=registry)
     started = time.perf_counter()
-    final: dict = {}
-    for kind, payload in run_turn(deps.graph, state, ctx):
-        if kind == "final":
-            final = payload
+    events: list[tuple[str, object]] = []
+    # The turn worker's own path (tokens through the context's sink), so the eval measures it.
+    run_turn_into(deps.graph, state, ctx, events.append)
+    final: dict = next((payload for kind, payload in events if kind == "final"), {})
     elapsed = round((time.perf_counter() - started) * 1000, 1)
     passages, citations = final.get("passages") or [], final.get("citations") or []
     answer = final.get("answer", "")
