@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 
 from .extensions import db
 from .models import TokenUsage
@@ -33,23 +33,32 @@ def cost_usd(model: str, prompt_tokens: int, completion_tokens: int) -> float:
     )
 
 
+def record_all(user_id: int | None, message_id: str | None, usages: list[dict]) -> None:
+    """Add a turn's usage rows in one Core executemany (the turn's owner commits)."""
+    if usages:
+        db.session.execute(
+            insert(TokenUsage.__table__), [_row(user_id, message_id, u) for u in usages]
+        )
+
+
+def _row(user_id: int | None, message_id: str | None, usage: dict) -> dict:
+    prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    return {
+        "user_id": user_id,
+        "message_id": message_id,
+        "kind": usage.get("kind", "chat"),
+        "model": usage["model"],
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "cost_usd": cost_usd(usage["model"], prompt, completion),
+        "day": today(),
+    }
+
+
 def record(user_id: int | None, message_id: str | None, usage: dict) -> TokenUsage:
-    """Add one usage row (flushes nothing; the turn's owner commits)."""
-    row = TokenUsage(
-        user_id=user_id,
-        message_id=message_id,
-        kind=usage.get("kind", "chat"),
-        model=usage["model"],
-        prompt_tokens=int(usage.get("prompt_tokens", 0)),
-        completion_tokens=int(usage.get("completion_tokens", 0)),
-        total_tokens=int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0)),
-        cost_usd=cost_usd(
-            usage["model"],
-            int(usage.get("prompt_tokens", 0)),
-            int(usage.get("completion_tokens", 0)),
-        ),
-        day=today(),
-    )
+    """Add one usage row as an ORM object (flushes nothing; the caller commits)."""
+    row = TokenUsage(**_row(user_id, message_id, usage))
     db.session.add(row)
     return row
 

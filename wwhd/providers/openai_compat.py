@@ -142,12 +142,17 @@ class OpenAIChatModel:
         # errors (RateLimitError, InternalServerError, …); it just does not parse the body.
         with self._llm.client.with_streaming_response.create(**payload) as response:
             try:
+                finished = False
                 for line in response.iter_lines():
-                    if not line.startswith("data:"):
+                    # After [DONE], read on to the body's end rather than break: a response
+                    # closed before its last chunk closes its connection too, and every turn
+                    # paid a new TCP connect (and a TLS handshake, with a real provider).
+                    if finished or not line.startswith("data:"):
                         continue
                     data = line[5:].strip()
                     if data == "[DONE]":
-                        break
+                        finished = True
+                        continue
                     chunk = json.loads(data)
                     if chunk.get("error"):  # an error sent mid-stream, as the SDK's Stream reads it
                         error = chunk["error"]
