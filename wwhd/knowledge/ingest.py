@@ -99,14 +99,19 @@ def document_fields(doc: Document) -> dict:
 
 
 def point_payload(doc: Document, row: Chunk) -> dict:
+    return row_payload(document_fields(doc), _row_values(row))
+
+
+def row_payload(fields: dict, row: dict) -> dict:
+    """A point's payload from the document's fields and one chunk row's values."""
     return {
-        **document_fields(doc),
-        "start_s": row.start_s,
-        "end_s": row.end_s,
-        "page": row.page,
-        "chunk_index": row.index,
-        "text": row.text,
-        "marks": row.marks or [],
+        **fields,
+        "start_s": row["start_s"],
+        "end_s": row["end_s"],
+        "page": row["page"],
+        "chunk_index": row["index"],
+        "text": row["text"],
+        "marks": row["marks"] or [],
     }
 
 
