@@ -68,6 +68,25 @@ def _watch() -> None:
             started = None
 
 
+_gc_started = [0.0]
+
+
+def _gc_timer(phase: str, info: dict) -> None:
+    """Collections longer than 20 ms, as {"gc": generation, "ms": …}: a full collection holds the
+    GIL (and so the loop) for as long as it traverses the heap, and the sampler sees nothing."""
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+        return
+    ms = (time.perf_counter() - _gc_started[0]) * 1000
+    if ms > 20:
+        with open(PATH, "a") as out:
+            out.write(json.dumps({"at": time.time(), "gc": info["generation"], "ms": round(ms, 1)}))
+            out.write("\n")
+
+
 if PATH:
+    import gc
+
+    gc.callbacks.append(_gc_timer)
     gevent.spawn(_tick)
     _start_thread(_watch, ())
