@@ -152,7 +152,9 @@ def index_job(
     document_id, fields = doc.id, document_fields(doc)
     with tempfile.TemporaryDirectory(prefix="wwhd-job-") as tmp:
         work = Path(tmp)
-        result = run_prepare(_spec(doc, store, index, work), work, in_child)
+        spec = _spec(doc, store, index, work)
+        db.session.expire(doc, ["content"])  # 8 MB for a 10 MB transcript; the file has it now
+        result = run_prepare(spec, work, in_child)
         if not result["chunks"]:
             raise IngestError("The document has no text to index.")
         dense = None
@@ -160,15 +162,13 @@ def index_job(
             import numpy as np
 
             dense = np.load(work / "out" / "dense.npy", mmap_mode="r")
-        values: list[dict] = []
+        wanted: set[str] = set()
         try:
             for batch in _rows(work / "out", UPSERT_BATCH):
                 sparse_vectors = [tuple(row.pop("sparse")) for row in batch]
-                for row in batch:
-                    row["document_id"] = document_id
                 vectors = None
                 if dense is not None:
-                    vectors = dense[len(values) : len(values) + len(batch)].tolist()
+                    vectors = dense[len(wanted) : len(wanted) + len(batch)].tolist()
                 index.write_points(
                     [
                         {"id": row["id"], "text": row["text"], "payload": row_payload(fields, row)}
@@ -177,11 +177,10 @@ def index_job(
                     sparse_vectors,
                     vectors,
                 )
-                values.extend(batch)
+                wanted.update(row["id"] for row in batch)
                 if heartbeat is not None:
                     heartbeat()
             del dense
-            wanted = {row["id"] for row in values}
             index.delete_points(sorted(index.document_point_ids(document_id) - wanted))
         except Exception:
             try:
@@ -189,28 +188,34 @@ def index_job(
             except Exception:  # Qdrant is down; reconcile removes leftovers later
                 log.warning("could not remove partial vectors", extra={"document_id": document_id})
             raise
-    _replace_rows(document_id, values)
+        # The rows are read from the file again rather than kept: ~20 MB less at the peak.
+        _replace_rows(document_id, _rows(work / "out", ROW_BATCH))
     if in_child:
         log.info(
             "chunks prepared in a child process",
             extra={"document_id": document_id, "prepare_peak_rss_mb": result["peak_rss_mb"]},
         )
-    return len(values)
+    return len(wanted)
 
 
-def _replace_rows(document_id: int, values: list[dict]) -> None:
+def _replace_rows(document_id: int, batches: Iterator[list[dict]]) -> None:
     db.session.execute(delete(Chunk).where(Chunk.document_id == document_id))
     db.session.commit()
-    for start in range(0, len(values), ROW_BATCH):
-        db.session.execute(insert(Chunk), values[start : start + ROW_BATCH])
+    count = 0
+    for batch in batches:
+        for row in batch:
+            del row["sparse"]
+            row["document_id"] = document_id
+        db.session.execute(insert(Chunk), batch)
         db.session.commit()
+        count += len(batch)
         pause()
     now = utcnow()
     db.session.execute(
         update(Document)
         .where(Document.id == document_id)
         .values(
-            chunk_count=len(values),
+            chunk_count=count,
             status="indexed",
             error=None,
             attempts=0,  # the retry budget is per failure streak

@@ -276,6 +276,7 @@ class JobRunner:
         with self._lock:
             self._active.add(document_id)
         try:
+            release_memory()  # what the upload request just freed (its body, the parsed file)
             return process_document(self.app, document_id, self.index, self.store)
         finally:
             with self._lock:
