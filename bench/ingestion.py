@@ -150,12 +150,12 @@ def _status_from_db(stack, document_id: int) -> dict:
     return {"id": document_id, "status": status, "chunk_count": chunks}
 
 
-def _child_peak(stack) -> float | None:
-    """The prepare process's own peak RSS, as the job logged it (None: prepared in-process)."""
+def _child_peak(stack, key: str) -> float | None:
+    """A child process's own peak RSS as the server logged it under `key` (None: in-process)."""
     for line in (stack.tmp / "server.log").read_text(errors="replace").splitlines():
-        if "prepare_peak_rss_mb" in line:
+        if key in line:
             try:
-                return json.loads(line[line.index("{") :])["prepare_peak_rss_mb"]
+                return json.loads(line[line.index("{") :])[key]
             except (ValueError, KeyError):
                 continue
     return None
@@ -245,7 +245,8 @@ def measure_server(megabytes: float, poll: str = "db") -> dict:
             "worker_peak_rss_mb": round(_status_kib(worker, "VmHWM") / 1024, 1),
             "worker_rss_after_mb": round(rss_after, 1),
             "sampled_peak_rss_mb": round(sampler.peak, 1),  # worker + its children
-            "child_peak_rss_mb": _child_peak(stack),
+            "upload_child_peak_rss_mb": _child_peak(stack, "parse_peak_rss_mb"),
+            "job_child_peak_rss_mb": _child_peak(stack, "prepare_peak_rss_mb"),
             "health_ms": summary_ms(latencies),
             # When the slowest probes were sent: during the upload request or the job after it.
             "slowest_health": sorted(slow, key=lambda s: -s[1])[:6],

@@ -9,9 +9,11 @@ from sqlalchemy import select
 from bench.ingestion import transcript
 from wwhd.deps import get_deps, get_runner
 from wwhd.extensions import db
+from wwhd.knowledge import child as child_process
 from wwhd.knowledge import job_index
 from wwhd.knowledge.files import get_file_store
 from wwhd.knowledge.ingest import add_source, index_document, parsed_for
+from wwhd.knowledge.parsers import ParseError
 from wwhd.models import Chunk, Document
 
 VTT = transcript(0.15, seed=3)  # ~80 chunks: more than two upsert batches
@@ -85,7 +87,7 @@ def test_child_that_dies_fails_the_job_with_nothing_written(app_factory, monkeyp
     app = app_factory(INGEST_IN_CHILD="always")
     document_id = upload(app)
     monkeypatch.setattr(
-        job_index,
+        child_process,
         "CHILD_COMMAND",
         ["-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
     )
@@ -167,3 +169,22 @@ def test_point_ids_read_off_the_postings_match_a_scroll(app):
     for document_id in (7, 8, 9):
         assert index.document_point_ids(document_id) == scrolled(document_id)
     assert len(index.document_point_ids(7)) == 2
+
+
+def test_upload_parsed_in_a_child_is_the_same_document(app_factory):
+    docs = []
+    for name, in_child in (("child", True), ("inline", False)):
+        app = app_factory(name)
+        with app.app_context():
+            doc = add_source(
+                "general", data=VTT, filename="talk.vtt", max_bytes=len(VTT), in_child=in_child
+            ).document
+            db.session.commit()
+            docs.append((doc.content, doc.checksum, doc.kind, doc.title))
+            with pytest.raises(ParseError) as err:
+                add_source(
+                    "general", data=b"\x00\x01 not text", filename="x.vtt", in_child=in_child
+                )
+            docs.append((err.value.message, err.value.code))
+    assert docs[0] == docs[2] and docs[1] == docs[3]
+    assert docs[0][2] == "vtt" and len(docs[0][0]) > 100_000

@@ -43,6 +43,35 @@ class Created:
     created: bool
 
 
+@dataclass(frozen=True)
+class ParsedText:
+    """What add_source needs of a parse done in a child process: its text, kind and title."""
+
+    kind: str
+    text: str
+    title: str | None
+    checksum: str
+
+
+def parse_upload_in_child(data: bytes, filename: str | None) -> ParsedText:
+    """Parse an upload in a child process (wwhd/knowledge/prepare.py --parse): under gevent the
+    parse in a thread took the GIL from the loop for ~1 s and left its garbage in the worker's heap.
+    Raises ParseError as parse_bytes would."""
+    import tempfile
+    from pathlib import Path
+
+    from . import child
+
+    with tempfile.TemporaryDirectory(prefix="wwhd-upload-") as tmp:
+        work = Path(tmp)
+        upload = work / "upload"
+        cpu_bound(upload.write_bytes, data)  # file I/O releases the GIL: off the loop
+        result = child.run(["--parse", str(upload), filename or "", str(work)], work)
+        text = cpu_bound((work / "text.txt").read_text, encoding="utf-8")
+    log.info("upload parsed in a child process", extra={"parse_peak_rss_mb": result["peak_rss_mb"]})
+    return ParsedText(result["kind"], text, result["title"], result["checksum"])
+
+
 def find_duplicate(digest: str) -> Document | None:
     return db.session.scalar(select(Document).where(Document.checksum == digest))
 
@@ -50,7 +79,7 @@ def find_duplicate(digest: str) -> Document | None:
 def new_document(
     namespace: str,
     title: str,
-    parsed: ParsedDocument,
+    parsed: ParsedDocument | ParsedText,
     *,
     source_url: str | None = None,
     youtube_url: str | None = None,
@@ -243,7 +272,7 @@ def original_key(digest: str, filename: str | None) -> str:
     return f"originals/{digest[:2]}/{digest}/{name[:120]}"
 
 
-def title_from(parsed: ParsedDocument, filename: str | None) -> str:
+def title_from(parsed: ParsedDocument | ParsedText, filename: str | None) -> str:
     if parsed.title:
         return parsed.title
     stem = PurePath(filename or "").stem
@@ -270,10 +299,12 @@ def add_source(
     created_by: int | None = None,
     store: FileStore | None = None,
     max_bytes: int = 10 * 1024 * 1024,
+    in_child: bool = False,
 ) -> Created:
     """Parse an upload (`data`) or pasted `text`, and add it as a pending document unless the same
     content exists (then that document comes back with created=False). The original upload is
-    kept in `store`. Flushes; the caller commits and queues the job.
+    kept in `store`. Flushes; the caller commits and queues the job. `in_child`: parse an upload
+    in a child process (INGEST_IN_CHILD, wwhd/knowledge/child.py).
 
     Raises FileTooLarge, ParseError (unreadable or mismatched file) or IngestError (namespace).
     """
@@ -283,13 +314,17 @@ def add_source(
             f"{filename or 'The file'} is {len(data) / 1048576:.1f} MB; "
             f"the limit is {max_bytes // 1048576} MB per file."
         )
-    parsed = (
-        cpu_bound(_parsed, parse_bytes, data, filename)
-        if data is not None
-        else cpu_bound(_parsed, parse_text, text or "")
-    )
-    # In the parse thread too: ~45 ms of pure Python for 8 MB of text.
-    digest = cpu_bound(checksum, parsed.text)
+    if data is not None and in_child:
+        parsed = parse_upload_in_child(data, filename)
+        digest = parsed.checksum
+    else:
+        parsed = (
+            cpu_bound(_parsed, parse_bytes, data, filename)
+            if data is not None
+            else cpu_bound(_parsed, parse_text, text or "")
+        )
+        # In the parse thread too: ~45 ms of pure Python for 8 MB of text.
+        digest = cpu_bound(checksum, parsed.text)
     existing = find_duplicate(digest)
     if existing is not None:
         return Created(existing, False)

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from itertools import islice
@@ -24,10 +21,11 @@ from sqlalchemy import delete, insert, update
 from ..extensions import db
 from ..models import Chunk, Document
 from ..models.base import utcnow
-from ..offload import _gevent_active, cpu_bound, pause
+from ..offload import cpu_bound, pause
+from . import child
+from .child import PrepareFailed, use_child  # noqa: F401  (jobs.py and tests use them here)
 from .files import FileStore
 from .ingest import IngestError, document_fields, row_payload
-from .parsers import ParseError
 from .prepare import prepare
 
 if TYPE_CHECKING:  # index.py imports qdrant_client (wwhd/lazy.py)
@@ -36,23 +34,6 @@ if TYPE_CHECKING:  # index.py imports qdrant_client (wwhd/lazy.py)
 log = logging.getLogger(__name__)
 
 ROW_BATCH = 250  # chunk rows per INSERT (~8 ms of SQLite work for 1,500-character chunks)
-CHILD_TIMEOUT_S = 1800
-CHILD_COMMAND = ["-m", "wwhd.knowledge.prepare"]  # after sys.executable; then SPEC and OUT_DIR
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding `wwhd/`
-
-
-class PrepareFailed(RuntimeError):
-    """The child process died or reported an unexpected error (the type is in the message)."""
-
-
-def use_child(setting: str) -> bool:
-    """INGEST_IN_CHILD: "auto" (a child process under gunicorn's gevent worker only), "always",
-    "never"."""
-    if setting == "always":
-        return True
-    if setting == "never":
-        return False
-    return _gevent_active()
 
 
 def _spec(doc: Document, store: FileStore | None, index: KnowledgeIndex, work: Path) -> dict:
@@ -99,28 +80,7 @@ def run_prepare(spec: dict, work: Path, in_child: bool) -> dict:
         return prepare(spec, out)
     spec_path = work / "spec.json"
     spec_path.write_text(json.dumps(spec))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [PACKAGE_ROOT, os.environ.get("PYTHONPATH")])),
-    }
-    with open(work / "child.log", "wb") as errors:
-        code = subprocess.call(
-            [sys.executable, *CHILD_COMMAND, str(spec_path), str(out)],
-            stdin=subprocess.DEVNULL,
-            stdout=errors,
-            stderr=errors,
-            env=env,
-            timeout=CHILD_TIMEOUT_S,
-        )
-    error_path = out / "error.json"
-    if error_path.exists():
-        error = json.loads(error_path.read_text())
-        if error["type"] == "ParseError":
-            raise ParseError(error["message"], error.get("code") or "malformed")
-        raise PrepareFailed(f"preparing the chunks failed ({error['type']})")
-    if code != 0 or not (out / "result.json").exists():
-        raise PrepareFailed(f"the indexing child process exited with status {code}")
-    return json.loads((out / "result.json").read_text())
+    return child.run([str(spec_path), str(out)], out)
 
 
 def _rows(out: Path, size: int) -> Iterator[list[dict]]:

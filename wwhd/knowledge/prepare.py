@@ -2,6 +2,7 @@
 the serving worker then streams into Qdrant and SQL a batch at a time.
 
     python -m wwhd.knowledge.prepare SPEC.json OUT_DIR
+    python -m wwhd.knowledge.prepare --parse UPLOAD FILENAME OUT_DIR   (an upload request's parse)
 
 Under gunicorn's gevent worker a job runs as `python -m wwhd.knowledge.prepare` in a short-lived
 child process (jobs.py): pure-Python work in a thread of the worker still takes the GIL from the
@@ -91,10 +92,31 @@ def prepare(spec: dict, out_dir: Path) -> dict:
     return result
 
 
+def parse_upload(upload: Path, filename: str, out_dir: Path) -> dict:
+    """An upload request's parse: the text (text.txt) and what add_source needs of it; the
+    sections (~50 MB of objects for a 10 MB transcript) never reach the serving worker."""
+    import resource
+
+    parsed = parse_bytes(upload.read_bytes(), filename or None)
+    text = parsed.text
+    (out_dir / "text.txt").write_text(text, encoding="utf-8")
+    result = {
+        "kind": parsed.kind,
+        "title": parsed.title,
+        "checksum": checksum(text),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    (out_dir / "result.json").write_text(json.dumps(result))
+    return result
+
+
 def main(argv: list[str]) -> int:
-    spec_path, out_dir = Path(argv[0]), Path(argv[1])
+    out_dir = Path(argv[-1])
     try:
-        prepare(json.loads(spec_path.read_text()), out_dir)
+        if argv[0] == "--parse":
+            parse_upload(Path(argv[1]), argv[2], out_dir)
+        else:
+            prepare(json.loads(Path(argv[0]).read_text()), out_dir)
     except Exception as exc:  # reported to the worker, which fails the job with it
         error = {"type": type(exc).__name__, "message": str(exc)[:2000]}
         if isinstance(exc, ParseError):
