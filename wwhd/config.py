@@ -97,6 +97,9 @@ class Config:
         self.JOB_HEARTBEAT_SECONDS = _env_int("JOB_HEARTBEAT_SECONDS", 10)
         self.JOB_STALE_SECONDS = _env_int("JOB_STALE_SECONDS", 60)
         self.JOB_MAX_ATTEMPTS = _env_int("JOB_MAX_ATTEMPTS", 3)
+        # auto: a job parses, chunks and embeds in a child process under gunicorn's gevent worker
+        # (its GIL and heap stay the worker's own), in-process elsewhere; always | never.
+        self.INGEST_IN_CHILD = _env("INGEST_IN_CHILD", "auto")
         # The served app starts the job runner and heals the index from SQL at start-up, then
         # checks it (points per document checksum vs chunk rows) every INDEX_CHECK_SECONDS (0: off).
         self.JOBS_AUTOSTART = _env("JOBS_AUTOSTART", "1") not in ("0", "false", "no")

@@ -12,6 +12,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from .extensions import db
+from .offload import _gevent_active
 
 # Integer keys are 32-bit on PostgreSQL: a larger id in a query is an error there ("out of range
 # for type integer"), and beyond 64 bits SQLite's driver raises too. Ids are parsed into this range
@@ -74,6 +75,13 @@ def init_engine_events(app: Flask) -> None:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     with app.app_context():
         engine = db.engine
+    # Under gunicorn's gevent worker, WAL checkpoints (a copy and an fsync inside whichever commit
+    # crosses 1,000 pages) move to a real OS thread: wwhd/sqlite_checkpoint.py.
+    checkpoint_elsewhere = bool(url.database and url.database != ":memory:" and _gevent_active())
+    if checkpoint_elsewhere:
+        from . import sqlite_checkpoint
+
+        sqlite_checkpoint.start(url.database)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn, _record):
@@ -88,4 +96,6 @@ def init_engine_events(app: Flask) -> None:
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
+        if checkpoint_elsewhere:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()

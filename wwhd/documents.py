@@ -21,6 +21,7 @@ from .deps import get_runner
 from .errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable, ValidationError
 from .extensions import db
 from .knowledge import ingest
+from .knowledge.child import use_child
 from .knowledge.chunking import checksum
 from .knowledge.errors import IndexUnavailable
 from .knowledge.files import FileStore
@@ -138,6 +139,7 @@ def add(
             created_by=created_by,
             store=store,
             max_bytes=max_bytes,
+            in_child=use_child(current_app.config["INGEST_IN_CHILD"]),
         )
     except ingest.FileTooLarge as err:
         raise PayloadTooLarge(str(err)) from None

@@ -79,11 +79,11 @@ class FailingIndex(KnowledgeIndex):
 
     ok_batches = 1
 
-    def upsert(self, chunks):
+    def write_points(self, batch, sparse_vectors, dense=None):
         if self.ok_batches <= 0:
             raise ConnectionError("connection reset by peer")
         self.ok_batches -= 1
-        return super().upsert(chunks)
+        return super().write_points(batch, sparse_vectors, dense)
 
 
 def test_failure_mid_indexing_leaves_no_vectors(tmp_path):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -14,7 +13,7 @@ from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
 
-from ..offload import cpu_bound
+from ..offload import cpu_bound, pause
 from ..providers.base import Embedder, Usage
 from . import sparse
 from .errors import IndexUnavailable  # defined there: callers need not import qdrant_client
@@ -229,15 +228,16 @@ class KnowledgeIndex:
                         payload.get("namespace", ""),
                         payload.get("document_id") or 0,
                     )
+                # Every point, even one whose BM25 vector is empty: document_point_ids reads
+                # a document's points off the postings.
                 vector = (point.vector or {}).get(SPARSE)
-                if vector is not None:
-                    self._postings.add(
-                        str(point.id),
-                        list(vector.indices),
-                        list(vector.values),
-                        payload.get("namespace", ""),
-                        payload.get("document_id") or 0,
-                    )
+                self._postings.add(
+                    str(point.id),
+                    list(vector.indices) if vector is not None else [],
+                    list(vector.values) if vector is not None else [],
+                    payload.get("namespace", ""),
+                    payload.get("document_id") or 0,
+                )
             if offset is None:
                 return
 
@@ -249,48 +249,60 @@ class KnowledgeIndex:
         for start in range(0, len(chunks), UPSERT_BATCH):
             batch = chunks[start : start + UPSERT_BATCH]
             texts = [c["text"] for c in batch]
-            dense: list[list[float]] = []
+            dense: list[list[float]] | None = None
             if self.embedder and getattr(self.embedder, "offline", False):
                 # The packaged model is CPU work like BM25: both in one trip to a real thread,
                 # off the gevent loop (a remote embedder's HTTP call stays a greenlet's I/O).
                 (dense, usage), sparse_vectors = cpu_bound(_local_vectors, self.embedder, texts)
                 usages.append(usage)
             else:
-                if self.embedder:
-                    dense, usage = self.embedder.embed(texts)
-                    usages.append(usage)
                 sparse_vectors = cpu_bound(_sparse_vectors, texts)
-            points = []
-            for i, chunk in enumerate(batch):
-                indices, values = sparse_vectors[i]
-                vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
-                if dense:
-                    vector[DENSE] = dense[i]
-                points.append(
-                    qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"])
-                )
-            with self._local_transaction():
-                self._call(self.client.upsert, self.alias, points=points, wait=True)
-            if self._mirrored and self._dense is not None and dense:
-                with self._lock:
-                    for chunk, vector in zip(batch, dense):
-                        self._dense.add(
-                            str(chunk["id"]),
-                            vector,
-                            chunk["payload"].get("namespace", ""),
-                            chunk["payload"].get("document_id") or 0,
-                        )
-            if self._mirrored:
-                with self._lock:
-                    for chunk, (indices, values) in zip(batch, sparse_vectors):
-                        self._postings.add(
-                            str(chunk["id"]),
-                            indices,
-                            values,
-                            chunk["payload"].get("namespace", ""),
-                            chunk["payload"].get("document_id") or 0,
-                        )
-            _yield()
+            usages.extend(self.write_points(batch, sparse_vectors, dense))
+        return usages
+
+    def write_points(
+        self,
+        batch: list[dict],
+        sparse_vectors: list[tuple[list[int], list[float]]],
+        dense: list[list[float]] | None = None,
+    ) -> list[Usage]:
+        """Write one batch of chunks ({"id", "text", "payload"}) whose BM25 vectors (and dense
+        vectors, when computed elsewhere: a job's child process) are given; a remote embedder is
+        called here when `dense` is None. Then yields to other greenlets. Returns embedding usage."""
+        self.ensure()
+        usages = []
+        if dense is None and self.embedder:
+            dense, usage = self.embedder.embed([c["text"] for c in batch])
+            usages.append(usage)
+        points = []
+        for i, chunk in enumerate(batch):
+            indices, values = sparse_vectors[i]
+            vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
+            if dense:
+                vector[DENSE] = dense[i]
+            points.append(qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"]))
+        with self._local_transaction():
+            self._call(self.client.upsert, self.alias, points=points, wait=True)
+        if self._mirrored and self._dense is not None and dense:
+            with self._lock:
+                for chunk, vector in zip(batch, dense):
+                    self._dense.add(
+                        str(chunk["id"]),
+                        vector,
+                        chunk["payload"].get("namespace", ""),
+                        chunk["payload"].get("document_id") or 0,
+                    )
+        if self._mirrored:
+            with self._lock:
+                for chunk, (indices, values) in zip(batch, sparse_vectors):
+                    self._postings.add(
+                        str(chunk["id"]),
+                        indices,
+                        values,
+                        chunk["payload"].get("namespace", ""),
+                        chunk["payload"].get("document_id") or 0,
+                    )
+        _yield()
         return usages
 
     def delete_document(self, document_id: int) -> None:
@@ -352,7 +364,15 @@ class KnowledgeIndex:
 
     # -- reads --------------------------------------------------------------------------------------
     def document_point_ids(self, document_id: int) -> set[str]:
+        """The ids of the document's points. Embedded, while the postings mirror every point, read
+        off them: local mode's filtered scroll checks the filter against every point of the
+        collection on each page (~60 ms per call at 5k points, the last stalls of an ingestion
+        job). A hidden (being deleted) document is not in the postings: scrolled."""
         self.ensure()
+        if self._mirrored:
+            with self._lock:
+                if document_id not in self._hidden:
+                    return self._postings.document_ids(document_id)
         selector = qm.Filter(
             must=[qm.FieldCondition(key="document_id", match=qm.MatchValue(value=document_id))]
         )
@@ -681,10 +701,9 @@ def _local_vectors(embedder: Embedder, texts: list[str]):
 
 def _yield() -> None:
     """Let other greenlets run. Under gunicorn's gevent worker an ingestion job or reconcile is a
-    greenlet, and embedding plus local Qdrant's writes are CPU work that holds the event loop for
-    a whole batch; /health and open streams get a turn between batches (time.sleep is gevent's
-    once patched). Without gevent a zero sleep is only a thread switch."""
-    time.sleep(0)
+    greenlet, and local Qdrant's writes are CPU work that holds the event loop for a whole batch;
+    /health and open streams get a turn between batches (wwhd/offload.py: pause)."""
+    pause()
 
 
 class _NoCommit:

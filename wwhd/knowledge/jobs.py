@@ -15,10 +15,12 @@ from .. import metrics
 from ..extensions import db
 from ..models import Chunk, Document
 from ..models.base import utcnow
+from ..offload import cpu_bound
 from . import reconcile
 from .errors import IndexUnavailable
 from .files import FileMissing, FileStore
-from .ingest import IngestError, index_document, parsed_for
+from .ingest import IngestError
+from .job_index import index_job, use_child
 from .parsers import ParseError
 
 if TYPE_CHECKING:  # index.py imports qdrant_client (wwhd/lazy.py)
@@ -163,7 +165,7 @@ def process_document(
             return "failed"
         try:
             with Heartbeat(app, document_id, cfg["JOB_HEARTBEAT_SECONDS"]):
-                chunks = index_document(doc, index, parsed_for(doc, store))
+                chunks = index_job(doc, index, store, use_child(cfg["INGEST_IN_CHILD"]))
         except Exception as exc:
             if not isinstance(exc, (ParseError, IngestError)):
                 log.exception("ingestion job failed", extra={"document_id": document_id})
@@ -174,6 +176,20 @@ def process_document(
             db.session.remove()
         log.info("document indexed", extra={"document_id": document_id, "chunks": chunks})
         return "indexed"
+
+
+def release_memory() -> bool:
+    """Hand the heap's free pages back to the OS after a job (glibc's malloc_trim): a job frees
+    tens of MB of rows and batches, which glibc otherwise keeps in its arenas, so the worker's
+    RSS stayed at its peak. In a real thread (ctypes releases the GIL): trimming walks the whole
+    heap. False where there is no glibc."""
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return False
+    return bool(cpu_bound(trim, 0))
 
 
 class JobRunner:
@@ -260,10 +276,12 @@ class JobRunner:
         with self._lock:
             self._active.add(document_id)
         try:
+            release_memory()  # what the upload request just freed (its body, the parsed file)
             return process_document(self.app, document_id, self.index, self.store)
         finally:
             with self._lock:
                 self._active.discard(document_id)
+            release_memory()
 
     def delete_document(self, document_id: int, original_key: str | None) -> Future:
         """Once the document's rows are deleted (committed): hide it from local search now, then
