@@ -2,7 +2,7 @@
 
 Retriever.retrieve(query, routed, hinted) -> Retrieval
     index.search (hybrid, RRF)  ->  coverage.gather/decide  ->  passages.kept
-    ->  moments per hit  ->  leads_first  ->  dedupe  ->  citations
+    ->  moments per hit  ->  order  ->  dedupe  ->  citations
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ class Retriever:
             passages.passage(hit, self.moments.find(hit.chunk_id, hit.payload, q))
             for hit in passages.kept(result, self.settings)
         ]
-        return passages.dedupe(passages.leads_first(candidates), self.settings)
+        return passages.dedupe(passages.order(candidates, self.settings), self.settings)
 
     @staticmethod
     def namespaces_for(chosen: list[dict], routed: list[str], hinted: bool) -> list[str]:
