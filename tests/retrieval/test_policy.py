@@ -96,6 +96,16 @@ def test_best_said_is_each_documents_highest_moment_the_earliest_on_a_tie():
     assert leads[1] is a2 and leads[2] is b1 and list(leads) == [1, 2]
 
 
+def test_best_said_weighs_in_the_chunks_cosine_when_asked():
+    # a matches by one line in a chunk about something else; b answers in a chunk on the topic.
+    a, b = p(1, 10, 0.9), p(1, 400, 0.8)
+    a["chunk_cosine"], b["chunk_cosine"] = 0.2, 0.6
+    assert passages.said_score(b, 0.5) == pytest.approx(1.1)
+    assert passages.best_said([a, b])[1] is a
+    assert passages.best_said([a, b], chunk_weight=0.5)[1] is b
+    assert passages.said_score(p(2, 0, 0.3), 0.5) == 0.3  # no cosine (BM25-only hit): line only
+
+
 def test_lead_in_place_moves_the_best_said_passage_to_its_documents_first_place_only():
     a1, b1, a2, c1, b2 = p(1, 10, 0.2), p(2, 500, 0.9), p(1, 400, 0.7), p(3, 0, 0.1), p(2, 9, 0.95)
     out = passages.lead_in_place([a1, b1, a2, c1, b2])
