@@ -90,9 +90,43 @@ def test_is_duplicate_same_source_within_the_window_or_the_neighbouring_untimed_
     assert not passages.is_duplicate(chosen, p(2, None, page=4, chunk_index=5), 90)
 
 
-def test_leads_first_puts_each_documents_best_moment_first_in_fused_order():
-    a1, b1, a2, b2 = p(1, 10, 0.2), p(2, 500, 0.9), p(1, 400, 0.7), p(2, 900, 0.1)
-    assert passages.leads_first([a1, b1, a2, b2]) == [a2, b1, a1, b2]
+def test_best_said_is_each_documents_highest_moment_the_earliest_on_a_tie():
+    a1, b1, a2, a3 = p(1, 10, 0.2), p(2, 500, 0.9), p(1, 400, 0.7), p(1, 700, 0.7)
+    leads = passages.best_said([a1, b1, a2, a3])
+    assert leads[1] is a2 and leads[2] is b1 and list(leads) == [1, 2]
+
+
+def test_best_said_weighs_in_the_chunks_cosine_when_asked():
+    # a matches by one line in a chunk about something else; b answers in a chunk on the topic.
+    a, b = p(1, 10, 0.9), p(1, 400, 0.8)
+    a["chunk_cosine"], b["chunk_cosine"] = 0.2, 0.6
+    assert passages.said_score(b, 0.5) == pytest.approx(1.1)
+    assert passages.best_said([a, b])[1] is a
+    assert passages.best_said([a, b], chunk_weight=0.5)[1] is b
+    assert passages.said_score(p(2, 0, 0.3), 0.5) == 0.3  # no cosine (BM25-only hit): line only
+
+
+def test_lead_in_place_moves_the_best_said_passage_to_its_documents_first_place_only():
+    a1, b1, a2, c1, b2 = p(1, 10, 0.2), p(2, 500, 0.9), p(1, 400, 0.7), p(3, 0, 0.1), p(2, 9, 0.95)
+    out = passages.lead_in_place([a1, b1, a2, c1, b2])
+    assert [id(x) for x in out] == [id(x) for x in (a2, a1, b2, b1, c1)]
+
+
+def test_order_heads_with_the_first_documents_leads_then_keeps_fused_rank():
+    a1, a2, a3, b1, c1, d1 = (
+        p(1, 10, 0.1),
+        p(1, 300, 0.8),
+        p(1, 600, 0.2),
+        p(2, 0, 0.5),
+        p(3, 0, 0.5),
+        p(4, 0, 0.5),
+    )
+    fused = [a1, b1, a2, a3, c1, d1]
+    two = passages.order(fused, RetrievalSettings(diverse_leads=2))
+    # A's best-said and B's lead first; the rest of A (its next best-said first) ahead of C, D.
+    assert [id(x) for x in two] == [id(x) for x in (a2, b1, a3, a1, c1, d1)]
+    every = passages.order(fused, RetrievalSettings(diverse_leads=10))
+    assert [id(x) for x in every] == [id(x) for x in (a2, b1, c1, d1, a3, a1)]
 
 
 def test_dedupe_caps_at_max_passages():

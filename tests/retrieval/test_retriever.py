@@ -54,9 +54,20 @@ def test_a_covered_question_gets_the_right_talk_and_line():
     assert found.citations[0]["url"].endswith(f"t={int(found.passages[0]['moment_s'])}s")
 
 
+def test_talks_are_one_passage_per_document_in_fused_order_and_give_the_namespaces():
+    found = Retriever(build()).retrieve("how do I save money from my salary", [])
+    documents = [p["document_id"] for p in found.talks]
+    assert documents[0] == 1 and len(documents) == len(set(documents))
+    assert set(documents) == {p["document_id"] for p in found.passages}
+    many_of_one_talk = [found.talks[0]] * 5 + found.talks[1:]
+    assert Retriever.namespaces_for(many_of_one_talk, [], False) == Retriever.namespaces_for(
+        found.talks, [], False
+    )
+
+
 def test_a_far_off_question_is_not_covered_and_has_no_passages():
     found = Retriever(build()).retrieve("In what year did the Berlin Wall fall?", [])
-    assert not found.covered and found.passages == []
+    assert not found.covered and found.passages == [] and found.talks == []
     assert found.evidence.unknown_share > 0.5
 
 

@@ -102,7 +102,7 @@ def retrieve(state: ChatState, runtime: Runtime[PipelineContext]) -> dict:
         "kb_available": True,
         "covered": found.covered,
         "evidence": asdict(evidence) if evidence else None,
-        "namespaces": ctx.retriever.namespaces_for(found.passages, routed, hinted),
+        "namespaces": ctx.retriever.namespaces_for(found.talks, routed, hinted),
         # Local embeddings cost nothing: only metered usage becomes a row.
         "usage": [u.to_dict() for u in found.usage if u.total_tokens],
         "timings": {"retrieve_ms": _ms(started)},

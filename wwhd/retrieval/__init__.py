@@ -2,7 +2,7 @@
 
 Retriever.retrieve(query, routed, hinted) -> Retrieval
     index.search (hybrid, RRF)  ->  coverage.gather/decide  ->  passages.kept
-    ->  moments per hit  ->  leads_first  ->  dedupe  ->  citations
+    ->  moments per hit  ->  order  ->  dedupe  ->  citations
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ class Retrieval:
     evidence: Evidence | None = None
     covered: bool = False
     usage: list = field(default_factory=list)
+    # The talks the answer draws on, best first: one passage per document in fused order (up to
+    # max_passages). The answered namespaces come from these, not from the passage cut, so
+    # several passages of one talk do not hide the other talks' namespaces.
+    talks: list[dict] = field(default_factory=list)
 
     @property
     def citations(self) -> list[dict]:
@@ -58,10 +62,11 @@ class Retriever:
             if wide_evidence.covered(self.settings):
                 result, evidence = wide, wide_evidence
         covered = evidence.covered(self.settings)
-        chosen = self.select(result, query) if covered and result.hits else []
-        return Retrieval(chosen, evidence, bool(chosen), usage)
+        chosen, talks = self.select(result, query) if covered and result.hits else ([], [])
+        return Retrieval(chosen, evidence, bool(chosen), usage, talks)
 
-    def select(self, result: SearchResult, query: str) -> list[dict]:
+    def select(self, result: SearchResult, query: str) -> tuple[list[dict], list[dict]]:
+        """(passages for the answer, one passage per talk in fused order)."""
         # The search already embedded the question when the index uses the moment model.
         same_model = self.moments.embedder is self.index.embedder
         if same_model and result.query_vector is not None:
@@ -72,12 +77,14 @@ class Retriever:
             passages.passage(hit, self.moments.find(hit.chunk_id, hit.payload, q))
             for hit in passages.kept(result, self.settings)
         ]
-        return passages.dedupe(passages.leads_first(candidates), self.settings)
+        talks = list(passages.best_said(candidates).values())[: self.settings.max_passages]
+        return passages.dedupe(passages.order(candidates, self.settings), self.settings), talks
 
     @staticmethod
     def namespaces_for(chosen: list[dict], routed: list[str], hinted: bool) -> list[str]:
         """Retrieval confirms or corrects the router: the namespaces the answer draws on, best
-        first, then a client's hint; keyword guesses without a passage behind them drop out."""
+        first, then a client's hint; keyword guesses without a passage behind them drop out.
+        `chosen` is one passage per talk (Retrieval.talks)."""
         if not chosen:
             return routed
         drawn = [p["namespace"] for p in chosen if p["namespace"] != "general"]
