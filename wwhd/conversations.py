@@ -81,24 +81,21 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
     commits, so the next `seq` is read only after the other turn's messages are committed.
     """
     if chat_id:
-        chat = get_owned_chat(user, chat_id)
+        chat_id = get_owned_chat(user, chat_id).id
         db.session.execute(
-            update(Chat).where(Chat.id == chat.id).values(updated_at=utcnow()),
+            update(Chat).where(Chat.id == chat_id).values(updated_at=utcnow()),
             execution_options={"synchronize_session": False},
         )
         previous = db.session.scalars(
             select(Message)
-            .where(Message.chat_id == chat.id)
+            .where(Message.chat_id == chat_id)
             .order_by(Message.seq.desc())
             .limit(HISTORY_TURNS * 2)
         ).all()
     else:  # a new chat has no history to read, and its updated_at is its created_at
         title = strip_bidi(" ".join(content.split()))[:80] or "New chat"
-        chat_row_id = new_uuid()
-        db.session.execute(
-            insert(Chat.__table__).values(id=chat_row_id, user_id=user.id, title=title)
-        )
-        chat = _ChatRef(chat_row_id)
+        chat_id = new_uuid()
+        db.session.execute(insert(Chat.__table__).values(id=chat_id, user_id=user.id, title=title))
         previous = []
     history = [
         {"role": m.role, "content": m.content}
@@ -109,7 +106,7 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
     # Core INSERTs, not ORM objects: the turn never reads these rows back, and the unit of work's
     # flush cost ~1 ms per turn (bench/profile_turn.py). One executemany for both messages.
     question_id, reply_id, now = new_uuid(), new_uuid(), utcnow()
-    common = {"chat_id": chat.id, "error": None, "model": None, "namespaces": [], "meta": {}}
+    common = {"chat_id": chat_id, "error": None, "model": None, "namespaces": [], "meta": {}}
     db.session.execute(
         insert(Message.__table__),
         [
@@ -135,14 +132,7 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
             },
         ],
     )
-    return Turn(user.id, chat.id, question_id, reply_id, content, history, namespace)
-
-
-@dataclass(frozen=True)
-class _ChatRef:
-    """The id of a chat start_turn has just inserted: all the rest of the turn needs of it."""
-
-    id: str
+    return Turn(user.id, chat_id, question_id, reply_id, content, history, namespace)
 
 
 def finish_turn(

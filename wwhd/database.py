@@ -12,7 +12,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from .extensions import db
-from .offload import _gevent_active
+from .offload import gevent_active
 
 # Integer keys are 32-bit on PostgreSQL: a larger id in a query is an error there ("out of range
 # for type integer"), and beyond 64 bits SQLite's driver raises too. Ids are parsed into this range
@@ -77,7 +77,7 @@ def init_engine_events(app: Flask) -> None:
         engine = db.engine
     # Under gunicorn's gevent worker, WAL checkpoints (a copy and an fsync inside whichever commit
     # crosses 1,000 pages) move to a real OS thread: wwhd/sqlite_checkpoint.py.
-    checkpoint_elsewhere = bool(url.database and url.database != ":memory:" and _gevent_active())
+    checkpoint_elsewhere = bool(url.database and url.database != ":memory:" and gevent_active())
     if checkpoint_elsewhere:
         from . import sqlite_checkpoint
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def _gevent_active() -> bool:
+def gevent_active() -> bool:
     # Looked up, not imported: a process that has not imported gevent.monkey has patched nothing,
     # and importing gevent (~0.1 s) in every CLI call and test process to learn that is waste.
     monkey = sys.modules.get("gevent.monkey")
@@ -25,7 +25,7 @@ def cpu_bound(fn: Callable[..., T], *args, **kwargs) -> T:
     so streams keep flowing. `fn` must not touch the DB session or other greenlet-bound state.
     Without gevent (tests, CLI) it is a plain call.
     """
-    if not _gevent_active():
+    if not gevent_active():
         return fn(*args, **kwargs)
     return sys.modules["gevent"].get_hub().threadpool.apply(fn, args, kwargs)
 
@@ -36,4 +36,4 @@ def pause() -> None:
     a request waiting on its socket waited through every batch of a job (0.6 s spans, measured
     with bench/loop_watch.py). A 1 ms timer lets the loop poll. Without gevent a zero sleep is
     only a thread switch."""
-    time.sleep(0.001 if _gevent_active() else 0)
+    time.sleep(0.001 if gevent_active() else 0)

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ..offload import _gevent_active
+from ..offload import gevent_active
 from .parsers import ParseError
 
 CHILD_TIMEOUT_S = 1800
@@ -31,7 +31,7 @@ def use_child(setting: str) -> bool:
         return True
     if setting == "never":
         return False
-    return _gevent_active()
+    return gevent_active()
 
 
 def run(args: list[str], out: Path) -> dict:

@@ -23,7 +23,6 @@ from ..models import Chunk, Document
 from ..models.base import utcnow
 from ..offload import cpu_bound, pause
 from . import child
-from .child import PrepareFailed, use_child  # noqa: F401  (jobs.py and tests use them here)
 from .files import FileStore
 from .ingest import IngestError, document_fields, row_payload
 from .prepare import prepare

@@ -17,10 +17,11 @@ from ..models import Chunk, Document
 from ..models.base import utcnow
 from ..offload import cpu_bound
 from . import reconcile
+from .child import use_child
 from .errors import IndexUnavailable
 from .files import FileMissing, FileStore
 from .ingest import IngestError
-from .job_index import index_job, use_child
+from .job_index import index_job
 from .parsers import ParseError
 
 if TYPE_CHECKING:  # index.py imports qdrant_client (wwhd/lazy.py)
