@@ -6,12 +6,14 @@ were deleted. Documents carry 200 KB of content each: the old join copied it int
 Targets (issue 14): each step <= 60 s and <= 300 MB RSS, no temp file larger than one page.
 
     .venv/bin/python -m bench.reconcile                       # SQLite + embedded Qdrant on disk
+    .venv/bin/python -m bench.reconcile --whole               # the folder loaded whole (before)
     .venv/bin/python -m bench.reconcile --database postgresql+psycopg://postgres@127.0.0.1/wwhd_x
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -126,19 +128,20 @@ def _plan(cfg: dict) -> str:
         return "\n".join(" ".join(str(c) for c in row) for row in rows)
 
 
-def step(cfg: dict, name: str) -> dict:
-    """One measured step in this process (called in a child)."""
+def step(cfg: dict, name: str, whole: bool = False) -> dict:
+    """One measured step in this process (called in a child), on the index the CLI commands use
+    (`maintenance_index`: embedded Qdrant read and written a page at a time), or with `whole` on
+    the app's own (embedded Qdrant loads every point into memory, as a server does)."""
     from wwhd import create_app
-    from wwhd.deps import get_deps
+    from wwhd.deps import get_deps, maintenance_index
     from wwhd.extensions import db
     from wwhd.knowledge import reconcile
 
     app = create_app(cfg)
     before = _pg_temp(cfg)
     started = time.perf_counter()
-    with app.app_context():
-        index = get_deps(app).index
-        index.ensure()  # embedded Qdrant loads every point into this process
+    with app.app_context(), maintenance_index(app) if not whole else _whole(app) as index:
+        index.ensure()
         opened_rss = _status_kib(os.getpid(), "VmRSS") / 1024
         opened_at = time.perf_counter()
         if name == "reindex":
@@ -163,7 +166,8 @@ def step(cfg: dict, name: str) -> dict:
     seconds = time.perf_counter() - started
     work_seconds = time.perf_counter() - opened_at
     after = _pg_temp(cfg)
-    get_deps(app).index.client.close()
+    if whole:
+        get_deps(app).index.client.close()
     out.update(
         step=name,
         seconds=round(seconds, 2),
@@ -176,16 +180,28 @@ def step(cfg: dict, name: str) -> dict:
     return out
 
 
+@contextlib.contextmanager
+def _whole(app):
+    from wwhd.deps import get_deps
+
+    yield get_deps(app).index
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default="", help="SQLAlchemy URL; default a SQLite file")
     parser.add_argument("--documents", type=int, default=50)
     parser.add_argument("--per-document", type=int, default=1000)
+    parser.add_argument(
+        "--whole",
+        action="store_true",
+        help="embedded Qdrant loaded whole, as a server opens it (before 2026-12-08, the CLI too)",
+    )
     parser.add_argument("--tmp", default="", help=argparse.SUPPRESS)
     parser.add_argument("--step", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step:  # the child
-        print(json.dumps(step(config(Path(args.tmp), args.database), args.step)))
+        print(json.dumps(step(config(Path(args.tmp), args.database), args.step, args.whole)))
         return {}
     with tempfile.TemporaryDirectory(prefix="wwhd-reconcile-") as tmp:
         cfg = config(Path(tmp), args.database)
@@ -210,6 +226,7 @@ def main(argv: list[str] | None = None) -> dict:
                     tmp,
                     "--database",
                     args.database,
+                    *(["--whole"] if args.whole else []),
                 ],
                 cwd=ROOT,
                 capture_output=True,
@@ -224,6 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
     data = {
         "database": "postgresql" if args.database.startswith("postgresql") else "sqlite",
         "chunks": args.documents * args.per_document,
+        "index": "whole" if args.whole else "paged",
         "page_plan": plan,
         "steps": steps,
     }

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from . import documents
 from .accounts import create_user
-from .deps import get_deps, get_runner
+from .deps import get_deps, get_runner, maintenance_index
 from .errors import ApiError
 from .extensions import db
 from .knowledge import folder_lock, reconcile
@@ -355,7 +355,8 @@ def reindex_command(namespace: str | None, everything: bool) -> None:
         raise click.ClickException(f"Unknown namespace {namespace!r}.")
     require_free_index()
     try:
-        counts = documents.reindex_namespace(namespace, get_deps().index)
+        with maintenance_index() as index:
+            counts = documents.reindex_namespace(namespace, index)
     except ApiError as exc:
         raise click.ClickException(exc.message) from None
     for document_id in counts["requeued"]:
@@ -377,8 +378,8 @@ def reconcile_command(repair: bool) -> None:
     Without --repair, exits with status 1 when there is drift.
     """
     require_free_index()
-    index = get_deps().index
-    drift = reconcile.repair(index) if repair else reconcile.report(index)
+    with maintenance_index() as index:
+        drift = reconcile.repair(index) if repair else reconcile.report(index)
     click.echo(f"{drift.points} points, {drift.chunks} chunk rows of indexed documents.")
     for label, count, items in (
         ("orphan points (no chunk row)", drift.orphans, drift.orphan_points),

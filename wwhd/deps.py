@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import atexit
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,37 @@ def init_app(app: Flask, deps: Deps | None) -> None:
 def get_deps(app: Flask | None = None) -> Deps:
     app = app or current_app._get_current_object()
     return per_app(app, "wwhd", lambda: build_deps(app.config))
+
+
+@contextmanager
+def maintenance_index(app: Flask | None = None) -> Iterator[KnowledgeIndex]:
+    """The index for reconcile and reindex. The app's own when its dependencies are built (or
+    given, or Qdrant is a server or in memory); otherwise, embedded on disk, one that reads and
+    writes the folder a page at a time instead of loading every point (knowledge/local_paged.py),
+    built without the chat model and graph, and closed at the end of the block."""
+    app = app or current_app._get_current_object()
+    config = app.config
+    path = config["QDRANT_PATH"]
+    if app.extensions.get("wwhd") is not None or config["QDRANT_URL"] or path == ":memory:":
+        yield get_deps(app).index
+        return
+    # lazy: qdrant_client, and numpy + wordllama via the providers (wwhd/lazy.py)
+    from .knowledge.index import KnowledgeIndex, make_client
+    from .providers import make_embedder
+
+    if held_by_another_process(path):
+        raise RuntimeError(IN_USE.format(path=path))
+    client = make_client(path=path, paged=True)
+    try:
+        yield KnowledgeIndex(
+            client,
+            config["QDRANT_COLLECTION"],
+            make_embedder(config),
+            config["EMBED_DIM"],
+            local=True,
+        )
+    finally:
+        client.close()
 
 
 def get_runner(app: Flask | None = None) -> JobRunner:

@@ -63,12 +63,22 @@ class Hit:
     dense_score: float | None = None
 
 
-def make_client(url: str = "", api_key: str = "", path: str = "") -> QdrantClient:
-    """Server when a URL is given; otherwise embedded local mode on disk (or ':memory:')."""
+def make_client(url: str = "", api_key: str = "", path: str = "", paged: bool = False):
+    """Server when a URL is given; otherwise embedded local mode on disk (or ':memory:').
+
+    `paged` (maintenance commands that never search): an embedded folder stays on disk and is
+    read and written a page at a time (local_paged.py) instead of loaded whole into memory."""
     if url:
         return QdrantClient(url=url, api_key=api_key or None, timeout=10)
     if path == ":memory:":
         return QdrantClient(location=":memory:")
+    if paged:
+        from .local_paged import LegacyStorage, PagedLocalClient
+
+        try:
+            return PagedLocalClient(path)
+        except LegacyStorage:
+            log.warning("embedded index written by an older qdrant-client: loading it whole")
     from .local_storage import install
 
     install()  # load the folder a row at a time, float32 (local_storage.py: ~1.3 GB at 50k)
