@@ -19,6 +19,7 @@ from . import sparse
 from .errors import IndexUnavailable  # defined there: callers need not import qdrant_client
 from .local_dense import DenseMatrix
 from .local_sparse import SparsePostings
+from .point_marks import compact_payload
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +291,9 @@ class KnowledgeIndex:
             vector = {SPARSE: qm.SparseVector(indices=indices, values=values)}
             if dense:
                 vector[DENSE] = dense[i]
-            points.append(qm.PointStruct(id=chunk["id"], vector=vector, payload=chunk["payload"]))
+            # Marks flat: local mode holds every payload in memory (point_marks.py).
+            payload = compact_payload(chunk["payload"])
+            points.append(qm.PointStruct(id=chunk["id"], vector=vector, payload=payload))
         with self._local_transaction():
             self._call(self.client.upsert, self.alias, points=points, wait=True)
         if self._mirrored and self._dense is not None and dense:

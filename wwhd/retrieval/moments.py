@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..knowledge import point_marks
 from .settings import RetrievalSettings
 
 
@@ -59,7 +60,7 @@ class MomentFinder:
         return _unit(np.asarray(self.embedder.embed_array([query]), dtype=np.float32))[0]
 
     def find(self, chunk_id: str, payload: dict, q: np.ndarray) -> Moment:
-        marks = payload.get("marks") or []
+        marks = point_marks.pairs(payload.get("marks"))
         start = payload.get("start_s")
         if len(marks) < 2:
             return Moment(start, 0, 0.0)
