@@ -78,7 +78,7 @@ def maintenance_index(app: Flask | None = None) -> Iterator[KnowledgeIndex]:
     app = app or current_app._get_current_object()
     config = app.config
     path = config["QDRANT_PATH"]
-    if app.extensions.get("wwhd") is not None or config["QDRANT_URL"] or path == ":memory:":
+    if app.extensions.get("wwhd") is not None or config["QDRANT_URL"] or path in ("", ":memory:"):
         yield get_deps(app).index
         return
     # lazy: qdrant_client, and numpy + wordllama via the providers (wwhd/lazy.py)
