@@ -31,31 +31,36 @@ class Deps:
 def build_deps(
     config: Mapping, *, chat_model: ChatModel | None = None, index: KnowledgeIndex | None = None
 ) -> Deps:
-    # lazy: qdrant_client, langgraph, and numpy + wordllama via the providers (wwhd/lazy.py)
-    from .knowledge.index import KnowledgeIndex, make_client
+    # lazy: langgraph, and numpy + wordllama via the providers (wwhd/lazy.py)
     from .pipeline.graph import build_graph
     from .providers import make_chat_model, make_embedder
 
     embedder = make_embedder(config)
     if index is None:
-        path = config["QDRANT_PATH"]
-        if not config["QDRANT_URL"] and path != ":memory:" and held_by_another_process(path):
-            raise RuntimeError(IN_USE.format(path=path))  # before qdrant-client leaks its lock file
-        client = make_client(config["QDRANT_URL"], config["QDRANT_API_KEY"], config["QDRANT_PATH"])
+        index = _open_index(config, embedder)
         # Close while the interpreter is intact: local mode's finaliser fails during shutdown.
-        atexit.register(client.close)
-        index = KnowledgeIndex(
-            client,
-            config["QDRANT_COLLECTION"],
-            embedder,
-            config["EMBED_DIM"],
-            local=not config["QDRANT_URL"],
-        )
+        atexit.register(index.client.close)
     return Deps(
         chat_model=chat_model or make_chat_model(config),
         embedder=embedder,
         index=index,
         graph=build_graph(),
+    )
+
+
+def _open_index(config: Mapping, embedder: Embedder | None, paged: bool = False) -> KnowledgeIndex:
+    from .knowledge.index import KnowledgeIndex, make_client  # lazy: qdrant_client
+
+    path = config["QDRANT_PATH"]
+    if not config["QDRANT_URL"] and path != ":memory:" and held_by_another_process(path):
+        raise RuntimeError(IN_USE.format(path=path))  # before qdrant-client leaks its lock file
+    client = make_client(config["QDRANT_URL"], config["QDRANT_API_KEY"], path, paged=paged)
+    return KnowledgeIndex(
+        client,
+        config["QDRANT_COLLECTION"],
+        embedder,
+        config["EMBED_DIM"],
+        local=not config["QDRANT_URL"],
     )
 
 
@@ -81,23 +86,13 @@ def maintenance_index(app: Flask | None = None) -> Iterator[KnowledgeIndex]:
     if app.extensions.get("wwhd") is not None or config["QDRANT_URL"] or path in ("", ":memory:"):
         yield get_deps(app).index
         return
-    # lazy: qdrant_client, and numpy + wordllama via the providers (wwhd/lazy.py)
-    from .knowledge.index import KnowledgeIndex, make_client
-    from .providers import make_embedder
+    from .providers import make_embedder  # lazy: numpy + wordllama (wwhd/lazy.py)
 
-    if held_by_another_process(path):
-        raise RuntimeError(IN_USE.format(path=path))
-    client = make_client(path=path, paged=True)
+    index = _open_index(config, make_embedder(config), paged=True)
     try:
-        yield KnowledgeIndex(
-            client,
-            config["QDRANT_COLLECTION"],
-            make_embedder(config),
-            config["EMBED_DIM"],
-            local=True,
-        )
+        yield index
     finally:
-        client.close()
+        index.client.close()
 
 
 def get_runner(app: Flask | None = None) -> JobRunner:
