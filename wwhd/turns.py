@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 _END = object()
 PRESENCE_CHECK_SECONDS = 0.5  # how often the worker asks the store whether anyone still reads
 MAX_COALESCE_MS = 25  # a token never waits longer than this for company
+# How long the pipeline waits for the worker to send the first token before reading on (a bound
+# only: the worker answers within a greenlet switch).
+FIRST_TOKEN_HANDOFF_S = 0.05
 FAILED_MESSAGE = "Something went wrong while answering. Please try again."
 
 
@@ -45,8 +48,28 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     return "INTERNAL_ERROR", FAILED_MESSAGE
 
 
+class _Handoff:
+    """The pipeline's side of the queue to the worker. At the first token it waits until the
+    worker has sent it: an answer already buffered in the socket (a fast provider, or one that
+    sends in bursts) would otherwise be parsed to its end, and the answer's row saved, before the
+    worker and the response greenlet run — the first token went out with the last one. Under
+    gevent the wake-ups run in order, so the response writes the frame before the pipeline reads
+    on."""
+
+    def __init__(self, out: queue.Queue):
+        self.out = out
+        self.first_sent = threading.Event()
+        self.waited = False
+
+    def put(self, item) -> None:
+        self.out.put(item)
+        if not self.waited and item is not _END and item[0] == "token":
+            self.waited = True
+            self.first_sent.wait(FIRST_TOKEN_HANDOFF_S)
+
+
 def _pump(
-    app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Queue, ids: dict
+    app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: _Handoff, ids: dict
 ) -> None:
     from .pipeline.context import Cancelled
     from .pipeline.graph import run_turn_into
@@ -177,9 +200,10 @@ class TurnWorker:
         turn = self.turn
         started = time.monotonic()
         out: queue.Queue = queue.Queue()
+        handoff = _Handoff(out)
         pump = threading.Thread(
             target=_pump,
-            args=(self.app, self.deps, turn, self.ctx, out, self.ids),
+            args=(self.app, self.deps, turn, self.ctx, handoff, self.ids),
             daemon=True,
             name="wwhd-pipeline",
         )
@@ -212,6 +236,10 @@ class TurnWorker:
             kind, payload = item
             if kind == "token":
                 self.tokens.append(payload)
+                if len(self.tokens) == 1:  # what the reader waits for most: no company for it
+                    self.flush(payload)
+                    handoff.first_sent.set()
+                    continue
                 for text in self.coalescer.add(payload, time.monotonic()):
                     self.flush(text)
                 continue

@@ -225,3 +225,29 @@ def test_no_coalescing_when_off_or_when_tokens_are_apart(
         assert frontend_text(raw) == "".join(tokens)
     finally:
         close_app(app)
+
+
+def test_the_first_token_goes_out_alone_even_when_the_rest_is_already_there(
+    tmp_path, fake_llm, read_sse
+):
+    """Time to first token: the first token never waits for company, not even when the whole
+    answer arrives at once (the provider had it buffered); later tokens still coalesce."""
+    app = make_app(
+        tmp_path,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake_llm.base_url,
+        LLM_MAX_RETRIES=0,
+        SSE_COALESCE_MS=25,
+    )
+    try:
+        client, headers = load_samples_and_login(app)
+        fake_llm.script(tokens=ANSWER, delay=0.0)
+        raw = client.post(
+            "/api/v1/chat/stream", json={"content": COVERED}, headers=headers
+        ).get_data(as_text=True)
+        frames = [e["data"]["content"] for e in read_sse(raw) if e.get("event") == "token"]
+        assert frames[0] == ANSWER[0]
+        assert len(frames) < len(ANSWER) / 2  # the others arrived together: still joined
+        assert "".join(frames) == "".join(ANSWER)
+    finally:
+        close_app(app)
