@@ -132,7 +132,12 @@ class OpenAIChatModel:
         restores the langchain path."""
         payload = {
             "model": self.name,
-            "messages": messages,
+            # The messages travel in extra_body: the SDK walks typed params against their
+            # TypedDicts (~0.2 ms of CPU per message, 0.4 ms for a new chat's two and 1.3 ms with
+            # history, bench/profile_turn.py) and would change nothing in plain role/content
+            # strings. extra_body replaces the placeholder in the same place of the same body.
+            "messages": [],
+            "extra_body": {"messages": messages},
             "temperature": TEMPERATURE,
             "stream": True,
             "stream_options": {"include_usage": True},
