@@ -92,33 +92,41 @@ def _pump(
 
 
 class Coalescer:
-    """Joins tokens that arrive within `window` seconds of the first waiting one into one
-    `token` event: fewer frames and socket writes; clients concatenate `content` anyway."""
+    """At most one `token` frame per `window`: a token that comes after a quiet window goes out at
+    once (an answer's first among them); one that comes sooner joins the pending frame, which
+    goes out `window` after the previous frame. Fewer frames and socket writes (clients
+    concatenate `content` anyway), no token waits longer than `window`, and tokens that arrive
+    spaced out (a provider streaming at its own pace) cost no timer wake-up each."""
 
     def __init__(self, window: float):
         self.window = window
         self.pending: list[str] = []
-        self.deadline: float | None = None
+        self.deadline: float | None = None  # when the pending frame is due
+        self.sent_at = float("-inf")
 
     def add(self, token: str, now: float) -> list[str]:
-        """Buffer a token; the texts due now: a window that closed before this token arrived goes
-        out without it, and with window 0 every token goes out at once."""
-        due = [self.take()] if self.deadline is not None and now >= self.deadline else []
+        """Take a token; the texts to send now."""
+        if self.deadline is not None and now >= self.deadline:  # overdue: leaves with this one
+            self.pending.append(token)
+            return [self.take(now)]
+        if self.deadline is None and now - self.sent_at >= self.window:
+            self.sent_at = now
+            return [token]
         self.pending.append(token)
         if self.deadline is None:
-            self.deadline = now + self.window
-        if now >= self.deadline:
-            due.append(self.take())
-        return due
+            self.deadline = self.sent_at + self.window
+        return []
 
     def due(self, now: float) -> str | None:
-        return self.take() if self.deadline is not None and now >= self.deadline else None
+        return self.take(now) if self.deadline is not None and now >= self.deadline else None
 
-    def take(self) -> str | None:
+    def take(self, now: float | None = None) -> str | None:
         if not self.pending:
             return None
         text = "".join(self.pending)
         self.pending, self.deadline = [], None
+        if now is not None:
+            self.sent_at = now
         return text
 
 
@@ -236,12 +244,10 @@ class TurnWorker:
             kind, payload = item
             if kind == "token":
                 self.tokens.append(payload)
-                if len(self.tokens) == 1:  # what the reader waits for most: no company for it
-                    self.flush(payload)
-                    handoff.first_sent.set()
-                    continue
                 for text in self.coalescer.add(payload, time.monotonic()):
                     self.flush(text)
+                if len(self.tokens) == 1:  # the coalescer sent it at once (nothing came before)
+                    handoff.first_sent.set()
                 continue
             self.flush(self.coalescer.take())
             if kind == "citations":

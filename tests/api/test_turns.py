@@ -165,17 +165,22 @@ def test_run_turn_lets_langgraph_apply_the_declared_reducers():
 
 
 # -- coalescing (issue 11, item 2) ------------------------------------------------------------------
-def test_the_coalescer_joins_tokens_within_its_window():
+def test_the_coalescer_sends_at_most_one_frame_per_window():
     coalescer = turns.Coalescer(0.010)
-    assert coalescer.add("a ", now=1.000) == []
-    assert coalescer.add("b ", now=1.004) == []
+    assert coalescer.add("a ", now=1.000) == ["a "]  # after a quiet window: at once
+    assert coalescer.add("b ", now=1.004) == []  # within the window of the frame before
+    assert coalescer.add("c ", now=1.006) == []
     assert coalescer.due(now=1.009) is None
-    assert coalescer.due(now=1.010) == "a b "
+    assert coalescer.due(now=1.010) == "b c "
     assert coalescer.due(now=2.0) is None and coalescer.deadline is None
-    assert coalescer.add("c ", now=3.0) == []
-    assert coalescer.add("d", now=3.02) == ["c "]  # its window closed before "d" came
-    assert coalescer.take() == "d"
-    assert turns.Coalescer(0).add("e", now=4.0) == ["e"]  # window 0: one frame per token
+    assert coalescer.add("d ", now=2.0) == ["d "]  # quiet again
+    assert coalescer.add("e ", now=2.001) == []
+    assert coalescer.add("f", now=2.02) == ["e f"]  # an overdue frame leaves with the newcomer
+    assert coalescer.add("g", now=2.021) == [] and coalescer.take() == "g"
+    spaced = turns.Coalescer(0.010)  # a provider's own pace: every token at once, no timer
+    assert [spaced.add(t, now=3 + i * 0.02) for i, t in enumerate("xyz")] == [["x"], ["y"], ["z"]]
+    assert spaced.deadline is None
+    assert turns.Coalescer(0).add("h", now=4.0) == ["h"]  # window 0: one frame per token
 
 
 def frontend_text(raw: str) -> str:
