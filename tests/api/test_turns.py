@@ -164,6 +164,49 @@ def test_run_turn_lets_langgraph_apply_the_declared_reducers():
     assert final["llm_calls"] == 0 and final["question"] == "q"
 
 
+def test_run_turn_into_ends_with_the_state_invoke_returns():
+    """The turn worker's path streams only LangGraph's "values": its final state is the one
+    invoke() returns, reducers applied, and the nodes' tokens reach the sink in order."""
+    from dataclasses import dataclass
+
+    from wwhd.pipeline.graph import run_turn_into
+
+    class State(TypedDict, total=False):
+        question: str
+        notes: Annotated[list, operator.add]
+        timings: Annotated[dict, operator.or_]
+
+    @dataclass(frozen=True)
+    class Context:
+        sink: object = None
+
+    def first(state, runtime):
+        if runtime.context.sink:
+            runtime.context.sink({"token": "one "})
+        return {"notes": ["first"], "timings": {"first_ms": 1}}
+
+    def second(state, runtime):
+        if runtime.context.sink:
+            runtime.context.sink({"token": "two"})
+        return {"notes": ["second"], "timings": {"second_ms": 2}}
+
+    graph = StateGraph(State, context_schema=Context)
+    graph.add_node("first", first)
+    graph.add_node("second", second)
+    graph.add_edge(START, "first")
+    graph.add_edge("first", "second")
+    graph.add_edge("second", END)
+    compiled = graph.compile()
+    given = {"question": "q", "notes": ["given"]}
+    events: list = []
+    run_turn_into(compiled, given, Context(), events.append)
+    assert events[:3] == [("citations", []), ("token", "one "), ("token", "two")]
+    kind, final = events[-1]
+    expected = compiled.invoke(given, context=Context())
+    assert kind == "final" and {k: final[k] for k in expected} == expected
+    assert final["notes"] == ["given", "first", "second"]
+
+
 # -- coalescing (issue 11, item 2) ------------------------------------------------------------------
 def test_the_coalescer_sends_at_most_one_frame_per_window():
     coalescer = turns.Coalescer(0.010)
