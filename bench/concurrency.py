@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import time
 
 from bench.common import (
@@ -113,6 +114,8 @@ async def one_level(stack: Stack, n: int, questions: list[str], timeout: float) 
         "total": summary_ms(r.total for r in ok),
         "ttft": summary_ms(r.ttft for r in ok if r.ttft is not None),
         "server_total": summary_ms(r.metadata["timings"]["total_ms"] / 1000 for r in ok),
+        # SSE `token` events per stream: coalescing joins tokens, so fewer frames than tokens
+        "token_frames_p50": statistics.median(r.events.get("token", 0) for r in ok) if ok else None,
         "server_cpu_s": round(cpu, 2),
         "server_cpu_ms_per_stream": round(cpu * 1000 / n, 1),
         "peak_rss_mib": round(rss.peak, 1),
@@ -181,6 +184,12 @@ def report(data: dict) -> str:
             ],
             rows,
         )
+    )
+    out += "\nmachine: " + ", ".join(
+        f"{r['concurrency']} streams: busy {r['machine']['cpu_busy_fraction']:.0%} "
+        f"load {r['machine']['loadavg_1m_before']}, token frames per stream p50 "
+        f"{r['token_frames_p50']}"
+        for r in data["levels"]
     )
     for r in data["levels"]:
         for kind, count in r["error_kinds"].items():

@@ -1,9 +1,14 @@
 """Server CPU per streamed turn (from /proc) and where it goes, by area, under the real gunicorn worker.
 
 Sequential streamed turns on one gevent worker against the fake LLM (no delay by default). Each run
-reads the worker tree's CPU from /proc before and after; `--repeat` runs give a median. With
-`--profile` the server runs `bench.profiled_wsgi:app` (the same app behind a CPU-weighted stack
-sampler) and one more run prints the breakdown by area in ms of main-thread CPU per turn.
+reads the worker tree's CPU from /proc before and after; `--repeat` runs give a median. The server
+runs `bench.profiled_wsgi:app` (the same app behind a CPU-weighted stack sampler, idle unless
+asked, and a meter of the worker's CPU from a stream's arrival to its first token frame). With
+`--profile` one more run prints the breakdown by area in ms of main-thread CPU per turn.
+
+Two first-token numbers: the overhead p50 is wall-clock (client TTFT minus the fake's own TTFT),
+and includes whatever else the machine runs; the CPU before the first token is the server's own
+work (from /proc-steady thread CPU clocks), the figure to compare across a busy machine's runs.
 """
 
 from __future__ import annotations
@@ -133,6 +138,7 @@ async def run_turns(stack: Stack, questions: list[str], turns: int) -> dict:
     finally:
         await conn.close()
     cpu = cpu_seconds(stack.pid) - before
+    first_token_cpu = http_json("POST", stack.base + "/_bench/first_token", {})["cpu_s"]
     ok = [r for r in results if r.ok]
     if len(ok) != turns:
         raise RuntimeError(
@@ -141,12 +147,16 @@ async def run_turns(stack: Stack, questions: list[str], turns: int) -> dict:
     return {
         "cpu_ms_per_turn": round(cpu * 1000 / turns, 2),
         "ttfts": [r.ttft for r in ok if r.ttft is not None],
+        "first_token_cpu_ms_p50": round(statistics.median(first_token_cpu) * 1000, 2)
+        if first_token_cpu
+        else None,
         "machine": load.as_dict(),
     }
 
 
 async def measure(stack: Stack, tokens: int, turns: int, repeat: int, profile: bool) -> dict:
     questions = await common_path_questions(stack)  # also the warm-up: builds deps, warms caches
+    http_json("POST", stack.base + "/_bench/first_token", {})  # forget the warm-up's
     runs = [await run_turns(stack, questions, turns) for _ in range(repeat)]
     base_ttft, _ = await baseline(stack, 30, 8000)
     b_ttft = statistics.median(base_ttft)
@@ -159,6 +169,10 @@ async def measure(stack: Stack, tokens: int, turns: int, repeat: int, profile: b
         "first_token_overhead_p50_ms_runs": overhead_p50,
         "first_token_overhead_p50_ms": statistics.median(overhead_p50),
         "fake_ttft_p50_ms": round(b_ttft * 1000, 2),
+        "cpu_before_first_token_p50_ms_runs": [r["first_token_cpu_ms_p50"] for r in runs],
+        "cpu_before_first_token_p50_ms": statistics.median(
+            r["first_token_cpu_ms_p50"] for r in runs
+        ),
         "machine": [r["machine"] for r in runs],
     }
     if profile:
@@ -183,6 +197,8 @@ def report(data: dict) -> str:
         f"server CPU per turn: {data['cpu_ms_per_turn']} ms median (runs {data['cpu_ms_per_turn_runs']})\n"
         f"first-token overhead p50: {data['first_token_overhead_p50_ms']} ms median "
         f"(runs {data['first_token_overhead_p50_ms_runs']}; fake alone {data['fake_ttft_p50_ms']} ms)\n"
+        f"server CPU before the first token p50: {data['cpu_before_first_token_p50_ms']} ms median "
+        f"(runs {data['cpu_before_first_token_p50_ms_runs']})\n"
         "machine: "
         + ", ".join(
             f"busy {m['cpu_busy_fraction']:.0%} load {m['loadavg_1m_before']}"
@@ -214,8 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--profile", action="store_true", help="one more run under the stack sampler")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args(argv)
-    app = "bench.profiled_wsgi:app" if args.profile else "wsgi:app"
-    with start_stack(tokens=args.tokens, app=app) as stack:
+    with start_stack(tokens=args.tokens, app="bench.profiled_wsgi:app") as stack:
         data = asyncio.run(measure(stack, args.tokens, args.turns, args.repeat, args.profile))
     data["command"] = "python -m bench.profile_turn " + " ".join(argv or [])
     print(report(data))

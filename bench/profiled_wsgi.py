@@ -1,8 +1,14 @@
-"""`gunicorn … bench.profiled_wsgi:app`: the real app behind a CPU-weighted stack sampler (bench only).
+"""`gunicorn … bench.profiled_wsgi:app`: the real app behind a CPU-weighted stack sampler and a
+first-token CPU meter (bench only).
 
 `POST /_bench/profile/start` starts sampling, `POST /_bench/profile/stop` stops and answers the
 collapsed stacks as JSON ({"stacks": {"file:function;…": cpu_seconds}, "main_cpu_s", "samples"}).
-Both paths are answered here, before the app sees the request, so the app is unchanged.
+`POST /_bench/first_token` answers (and forgets) the worker's CPU from each `/chat/stream`
+request's arrival in the app to its first `token` frame, in seconds: the server's own work before
+the first token, which a busy machine does not inflate as it does the wall-clock time (every
+greenlet runs on the main thread, so its CPU clock counts all of it; with sequential turns, all of
+it is that turn's). All paths are answered here, before the app sees the request, so the app is
+unchanged.
 
 Why a sampler and not cProfile: every request, the turn's worker and the pipeline are greenlets of
 one OS thread, so a deterministic profiler sees greenlet switches as nonsense call nesting and
@@ -21,7 +27,7 @@ from collections import defaultdict
 
 from gevent import monkey
 
-from wsgi import app as _app
+from wsgi import app
 
 _start_thread = monkey.get_original("_thread", "start_new_thread")
 _get_ident = monkey.get_original("_thread", "get_ident")
@@ -82,20 +88,53 @@ class _Sampler:
 
 
 _sampler = _Sampler()
+_first_token_cpu: list[float] = []
 
 
-def app(environ, start_response):
+class _FirstTokenMeter:
+    """The response body of one stream, noting the main thread's CPU clock at its first token."""
+
+    def __init__(self, body, started: float):
+        self.body, self.started, self.seen = body, started, False
+
+    def __iter__(self):
+        for chunk in self.body:
+            if not self.seen and b"event: token" in (
+                chunk if isinstance(chunk, bytes) else chunk.encode()
+            ):
+                self.seen = True
+                _first_token_cpu.append(time.thread_time() - self.started)
+            yield chunk
+
+    def close(self) -> None:  # the WSGI server's close() must reach the app's (reader leases)
+        close = getattr(self.body, "close", None)
+        if close is not None:
+            close()
+
+
+_serve = app.wsgi_app
+
+
+def _bench_paths(environ, start_response):
     path = environ.get("PATH_INFO", "")
-    if path == "/_bench/profile/start":
+    if path == "/api/v1/chat/stream":
+        started = time.thread_time()
+        return _FirstTokenMeter(_serve(environ, start_response), started)
+    if path == "/_bench/first_token":
+        body = json.dumps({"cpu_s": _first_token_cpu[:]}).encode()
+        _first_token_cpu.clear()
+    elif path == "/_bench/profile/start":
         _sampler.start()
         body = b'{"started": true}'
     elif path == "/_bench/profile/stop":
         body = json.dumps(_sampler.stop()).encode()
     else:
-        return _app(environ, start_response)
+        return _serve(environ, start_response)
     start_response("200 OK", [("Content-Type", "application/json")])
     return [body]
 
 
-# No `extensions` attribute: gunicorn.conf.py's post_worker_init then skips the eager get_deps, and the
-# bench's warm-up turns build the dependencies instead.
+# The Flask app itself stays the WSGI callable (only its wsgi_app is wrapped), so gunicorn.conf.py's
+# post_worker_init builds the dependencies and freezes the start-up heap as for `wsgi:app`: without
+# gc.freeze() full collections traverse the index's points and the CPU per turn is not production's.
+app.wsgi_app = _bench_paths

@@ -105,7 +105,16 @@ def configure_logging(level: str) -> None:
     handler._wwhd = True
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "openai", "urllib3", "werkzeug", "alembic.runtime.plugins"):
+    for noisy in (
+        "httpx",
+        "httpx2",
+        "httpcore",
+        "httpcore2",
+        "openai",
+        "urllib3",
+        "werkzeug",
+        "alembic.runtime.plugins",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

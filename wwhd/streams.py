@@ -36,7 +36,10 @@ class MemoryStreams:
     def __init__(self, ttl: float):
         self.ttl = ttl
         self._streams: dict[str, _Stream] = {}
-        self._lock = threading.Lock()
+        # Reentrant only for its _is_owned: a Condition over a plain Lock checks ownership with a
+        # non-blocking acquire, and gevent sleeps when one fails, so every notify gave the loop
+        # away (tests/test_stream_store_gevent.py).
+        self._lock = threading.RLock()
 
     def _live(self, key: str) -> _Stream | None:
         stream = self._streams.get(key)

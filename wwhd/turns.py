@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 _END = object()
 PRESENCE_CHECK_SECONDS = 0.5  # how often the worker asks the store whether anyone still reads
 MAX_COALESCE_MS = 25  # a token never waits longer than this for company
+# How long the pipeline waits for the worker to send the first token before reading on (a bound
+# only: the worker answers within a greenlet switch).
+FIRST_TOKEN_HANDOFF_S = 0.05
 FAILED_MESSAGE = "Something went wrong while answering. Please try again."
 
 
@@ -45,8 +48,28 @@ def classify_failure(exc: BaseException) -> tuple[str, str]:
     return "INTERNAL_ERROR", FAILED_MESSAGE
 
 
+class _Handoff:
+    """The pipeline's side of the queue to the worker. At the first token it waits until the
+    worker has sent it: an answer already buffered in the socket (a fast provider, or one that
+    sends in bursts) would otherwise be parsed to its end, and the answer's row saved, before the
+    worker and the response greenlet run — the first token went out with the last one. Under
+    gevent the wake-ups run in order, so the response writes the frame before the pipeline reads
+    on."""
+
+    def __init__(self, out: queue.Queue):
+        self.out = out
+        self.first_sent = threading.Event()
+        self.waited = False
+
+    def put(self, item) -> None:
+        self.out.put(item)
+        if not self.waited and item is not _END and item[0] == "token":
+            self.waited = True
+            self.first_sent.wait(FIRST_TOKEN_HANDOFF_S)
+
+
 def _pump(
-    app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: queue.Queue, ids: dict
+    app: Flask, deps: Deps, turn: Turn, ctx: PipelineContext, out: _Handoff, ids: dict
 ) -> None:
     from .pipeline.context import Cancelled
     from .pipeline.graph import run_turn_into
@@ -69,33 +92,41 @@ def _pump(
 
 
 class Coalescer:
-    """Joins tokens that arrive within `window` seconds of the first waiting one into one
-    `token` event: fewer frames and socket writes; clients concatenate `content` anyway."""
+    """At most one `token` frame per `window`: a token that comes after a quiet window goes out at
+    once (an answer's first among them); one that comes sooner joins the pending frame, which
+    goes out `window` after the previous frame. Fewer frames and socket writes (clients
+    concatenate `content` anyway), no token waits longer than `window`, and tokens that arrive
+    spaced out (a provider streaming at its own pace) cost no timer wake-up each."""
 
     def __init__(self, window: float):
         self.window = window
         self.pending: list[str] = []
-        self.deadline: float | None = None
+        self.deadline: float | None = None  # when the pending frame is due
+        self.sent_at = float("-inf")
 
     def add(self, token: str, now: float) -> list[str]:
-        """Buffer a token; the texts due now: a window that closed before this token arrived goes
-        out without it, and with window 0 every token goes out at once."""
-        due = [self.take()] if self.deadline is not None and now >= self.deadline else []
+        """Take a token; the texts to send now."""
+        if self.deadline is not None and now >= self.deadline:  # overdue: leaves with this one
+            self.pending.append(token)
+            return [self.take(now)]
+        if self.deadline is None and now - self.sent_at >= self.window:
+            self.sent_at = now
+            return [token]
         self.pending.append(token)
         if self.deadline is None:
-            self.deadline = now + self.window
-        if now >= self.deadline:
-            due.append(self.take())
-        return due
+            self.deadline = self.sent_at + self.window
+        return []
 
     def due(self, now: float) -> str | None:
-        return self.take() if self.deadline is not None and now >= self.deadline else None
+        return self.take(now) if self.deadline is not None and now >= self.deadline else None
 
-    def take(self) -> str | None:
+    def take(self, now: float | None = None) -> str | None:
         if not self.pending:
             return None
         text = "".join(self.pending)
         self.pending, self.deadline = [], None
+        if now is not None:
+            self.sent_at = now
         return text
 
 
@@ -177,9 +208,10 @@ class TurnWorker:
         turn = self.turn
         started = time.monotonic()
         out: queue.Queue = queue.Queue()
+        handoff = _Handoff(out)
         pump = threading.Thread(
             target=_pump,
-            args=(self.app, self.deps, turn, self.ctx, out, self.ids),
+            args=(self.app, self.deps, turn, self.ctx, handoff, self.ids),
             daemon=True,
             name="wwhd-pipeline",
         )
@@ -214,6 +246,8 @@ class TurnWorker:
                 self.tokens.append(payload)
                 for text in self.coalescer.add(payload, time.monotonic()):
                     self.flush(text)
+                if len(self.tokens) == 1:  # the coalescer sent it at once (nothing came before)
+                    handoff.first_sent.set()
                 continue
             self.flush(self.coalescer.take())
             if kind == "citations":

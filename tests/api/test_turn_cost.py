@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask_jwt_extended import JWTManager
 from sqlalchemy import event
 
@@ -82,3 +84,29 @@ def test_sqlite_commits_without_an_fsync_each(app):
     with app.app_context():
         assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert db.session.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL
+
+
+def test_an_llm_call_writes_no_log_line_of_its_own(tmp_path, fake_llm, read_sse):
+    """httpx2 (the openai SDK's HTTP client) logs every request at INFO: a JSON line per LLM call
+    (~0.2 ms of CPU) repeating what the access log and the metrics say. Quiet, as httpx was."""
+    app = make_app(
+        tmp_path, OPENAI_API_KEY="sk-test", OPENAI_BASE_URL=fake_llm.base_url, LLM_MAX_RETRIES=0
+    )
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        client, headers = load_samples_and_login(app)
+        events = read_sse(
+            client.post(
+                "/api/v1/chat/stream", json={"content": QUESTION}, headers=headers
+            ).get_data(as_text=True)
+        )
+        assert events[-1]["event"] == "done"
+        assert fake_llm.counters["chat_calls"] >= 1
+        assert [r.name for r in records if r.name.startswith(("httpx", "httpcore"))] == []
+    finally:
+        root.removeHandler(handler)
+        close_app(app)

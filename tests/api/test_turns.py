@@ -164,18 +164,66 @@ def test_run_turn_lets_langgraph_apply_the_declared_reducers():
     assert final["llm_calls"] == 0 and final["question"] == "q"
 
 
+def test_run_turn_into_ends_with_the_state_invoke_returns():
+    """The turn worker's path streams only LangGraph's "values": its final state is the one
+    invoke() returns, reducers applied, and the nodes' tokens reach the sink in order."""
+    from dataclasses import dataclass
+
+    from wwhd.pipeline.graph import run_turn_into
+
+    class State(TypedDict, total=False):
+        question: str
+        notes: Annotated[list, operator.add]
+        timings: Annotated[dict, operator.or_]
+
+    @dataclass(frozen=True)
+    class Context:
+        sink: object = None
+
+    def first(state, runtime):
+        if runtime.context.sink:
+            runtime.context.sink({"token": "one "})
+        return {"notes": ["first"], "timings": {"first_ms": 1}}
+
+    def second(state, runtime):
+        if runtime.context.sink:
+            runtime.context.sink({"token": "two"})
+        return {"notes": ["second"], "timings": {"second_ms": 2}}
+
+    graph = StateGraph(State, context_schema=Context)
+    graph.add_node("first", first)
+    graph.add_node("second", second)
+    graph.add_edge(START, "first")
+    graph.add_edge("first", "second")
+    graph.add_edge("second", END)
+    compiled = graph.compile()
+    given = {"question": "q", "notes": ["given"]}
+    events: list = []
+    run_turn_into(compiled, given, Context(), events.append)
+    assert events[:3] == [("citations", []), ("token", "one "), ("token", "two")]
+    kind, final = events[-1]
+    expected = compiled.invoke(given, context=Context())
+    assert kind == "final" and {k: final[k] for k in expected} == expected
+    assert final["notes"] == ["given", "first", "second"]
+
+
 # -- coalescing (issue 11, item 2) ------------------------------------------------------------------
-def test_the_coalescer_joins_tokens_within_its_window():
+def test_the_coalescer_sends_at_most_one_frame_per_window():
     coalescer = turns.Coalescer(0.010)
-    assert coalescer.add("a ", now=1.000) == []
-    assert coalescer.add("b ", now=1.004) == []
+    assert coalescer.add("a ", now=1.000) == ["a "]  # after a quiet window: at once
+    assert coalescer.add("b ", now=1.004) == []  # within the window of the frame before
+    assert coalescer.add("c ", now=1.006) == []
     assert coalescer.due(now=1.009) is None
-    assert coalescer.due(now=1.010) == "a b "
+    assert coalescer.due(now=1.010) == "b c "
     assert coalescer.due(now=2.0) is None and coalescer.deadline is None
-    assert coalescer.add("c ", now=3.0) == []
-    assert coalescer.add("d", now=3.02) == ["c "]  # its window closed before "d" came
-    assert coalescer.take() == "d"
-    assert turns.Coalescer(0).add("e", now=4.0) == ["e"]  # window 0: one frame per token
+    assert coalescer.add("d ", now=2.0) == ["d "]  # quiet again
+    assert coalescer.add("e ", now=2.001) == []
+    assert coalescer.add("f", now=2.02) == ["e f"]  # an overdue frame leaves with the newcomer
+    assert coalescer.add("g", now=2.021) == [] and coalescer.take() == "g"
+    spaced = turns.Coalescer(0.010)  # a provider's own pace: every token at once, no timer
+    assert [spaced.add(t, now=3 + i * 0.02) for i, t in enumerate("xyz")] == [["x"], ["y"], ["z"]]
+    assert spaced.deadline is None
+    assert turns.Coalescer(0).add("h", now=4.0) == ["h"]  # window 0: one frame per token
 
 
 def frontend_text(raw: str) -> str:
@@ -223,5 +271,31 @@ def test_no_coalescing_when_off_or_when_tokens_are_apart(
         frames = [e["data"]["content"] for e in read_sse(raw) if e.get("event") == "token"]
         assert frames == tokens
         assert frontend_text(raw) == "".join(tokens)
+    finally:
+        close_app(app)
+
+
+def test_the_first_token_goes_out_alone_even_when_the_rest_is_already_there(
+    tmp_path, fake_llm, read_sse
+):
+    """Time to first token: the first token never waits for company, not even when the whole
+    answer arrives at once (the provider had it buffered); later tokens still coalesce."""
+    app = make_app(
+        tmp_path,
+        OPENAI_API_KEY="sk-test",
+        OPENAI_BASE_URL=fake_llm.base_url,
+        LLM_MAX_RETRIES=0,
+        SSE_COALESCE_MS=25,
+    )
+    try:
+        client, headers = load_samples_and_login(app)
+        fake_llm.script(tokens=ANSWER, delay=0.0)
+        raw = client.post(
+            "/api/v1/chat/stream", json={"content": COVERED}, headers=headers
+        ).get_data(as_text=True)
+        frames = [e["data"]["content"] for e in read_sse(raw) if e.get("event") == "token"]
+        assert frames[0] == ANSWER[0]
+        assert len(frames) < len(ANSWER) / 2  # the others arrived together: still joined
+        assert "".join(frames) == "".join(ANSWER)
     finally:
         close_app(app)

@@ -47,6 +47,35 @@ def test_direct_mode_sends_the_langchain_request_body(fake_llm):
     assert direct["stream_options"] == {"include_usage": True} and direct["messages"] == MESSAGES
 
 
+def test_direct_mode_sends_a_history_as_given_without_the_sdks_transform(fake_llm, monkeypatch):
+    """The messages (a history, non-ASCII text) reach the provider exactly as ChatOpenAI sends
+    them, and the SDK's typed-params walk never sees them (its CPU per message is the point)."""
+    from openai.resources.chat.completions import completions
+
+    history = [
+        {"role": "system", "content": "Sé breve."},
+        {"role": "user", "content": "Hi? 👋"},
+        {"role": "assistant", "content": "Hello [1]."},
+        {"role": "user", "content": "And then?"},
+    ]
+    seen: list[int] = []
+    transform = completions.maybe_transform
+    monkeypatch.setattr(
+        completions,
+        "maybe_transform",
+        lambda data, *a, **k: (
+            seen.append(len(data.get("messages") or ())) or transform(data, *a, **k)
+        ),
+    )
+    fake_llm.script(tokens=["ok"])
+    for mode in ("langchain", "direct"):
+        list(_model(fake_llm, mode).stream_answer(AnswerRequest("q", "q", [], history)))
+    via_langchain, direct = (r["json"] for r in fake_llm.requests[-2:])
+    assert direct == via_langchain and direct["messages"] == history
+    assert list(direct) == list(via_langchain)  # same keys in the same order
+    assert seen == [4, 0]  # langchain's path walks the four; the direct one walks none
+
+
 @pytest.mark.parametrize("mode", ["direct", "langchain"])
 def test_both_modes_raise_the_providers_error_types(fake_llm, mode):
     """The SDK's errors (and a stream cut mid-answer) reach the relay as the provider's own types,
