@@ -19,6 +19,7 @@ from ..offload import cpu_bound
 from ..validation import strip_bidi
 from .chunking import checksum, chunk_id, chunk_sections
 from .files import FileStore
+from .gc_pause import collector_paused
 from .parsers import ParsedDocument, parse_bytes, parse_text
 
 if TYPE_CHECKING:  # index.py imports qdrant_client: only where vectors are written (wwhd/lazy.py)
@@ -180,8 +181,9 @@ def _row_values(row: Chunk) -> dict:
 def _parsed(parse: Callable[..., ParsedDocument], *args) -> ParsedDocument:
     """Parse and render the full text (a cached property) in the caller's thread: run through
     cpu_bound, so the ~0.2 s of rendering a 10 MB transcript stays off the gevent loop too."""
-    parsed = parse(*args)
-    _ = parsed.text
+    with collector_paused():
+        parsed = parse(*args)
+        _ = parsed.text
     return parsed
 
 

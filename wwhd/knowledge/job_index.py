@@ -16,6 +16,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
 from sqlalchemy import delete, insert, update
 
 from ..extensions import db
@@ -24,6 +25,7 @@ from ..models.base import utcnow
 from ..offload import cpu_bound, pause
 from . import child
 from .files import FileStore
+from .gc_pause import collector_paused
 from .ingest import IngestError, document_fields, row_payload
 from .prepare import prepare
 
@@ -83,8 +85,8 @@ def run_prepare(spec: dict, work: Path, in_child: bool) -> dict:
 
 
 def _rows(out: Path, size: int) -> Iterator[list[dict]]:
-    with open(out / "rows.jsonl", encoding="utf-8") as lines:
-        while batch := [json.loads(line) for line in islice(lines, size)]:
+    with open(out / "rows.jsonl", "rb") as lines:  # orjson lines (prepare.py)
+        while batch := [orjson.loads(line) for line in islice(lines, size)]:
             yield batch
 
 
@@ -106,6 +108,17 @@ def index_job(
     document is `processing`, which nothing reads rows of; a failure deletes them (mark_failed), a
     crash leaves the job to be resumed, which starts over.
     """
+    with collector_paused():
+        return _index_job(doc, index, store, in_child, heartbeat)
+
+
+def _index_job(
+    doc: Document,
+    index: KnowledgeIndex,
+    store: FileStore | None,
+    in_child: bool,
+    heartbeat: Callable[[], None] | None,
+) -> int:
     from .index import UPSERT_BATCH
 
     document_id, fields = doc.id, document_fields(doc)

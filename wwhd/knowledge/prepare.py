@@ -21,9 +21,12 @@ failure error.json ({"type", "message", "code"}) and exit status 1.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
+
+import orjson
 
 from .chunking import checksum, chunk_id, chunk_sections
 from .parsers import ParsedDocument, ParseError, parse_bytes, parse_text
@@ -57,7 +60,10 @@ def prepare(spec: dict, out_dir: Path) -> dict:
 
         embedder = LocalEmbedder()
     dense = []
-    with open(out_dir / "rows.jsonl", "w", encoding="utf-8") as rows:
+    # orjson, not json: the rows file is written once and read twice (points, then SQL rows);
+    # json took ~0.55 s of a 5 MB transcript's 3.7 CPU s (mostly decoding), orjson ~0.14 s, and
+    # both give back exactly the values written (floats round-trip).
+    with open(out_dir / "rows.jsonl", "wb") as rows:
         for start in range(0, len(pieces), BATCH):
             batch = pieces[start : start + BATCH]
             if embedder is not None:
@@ -74,7 +80,7 @@ def prepare(spec: dict, out_dir: Path) -> dict:
                     "marks": [list(mark) for mark in piece.marks] or None,
                     "sparse": [indices, values],
                 }
-                rows.write(json.dumps(row, ensure_ascii=False) + "\n")
+                rows.write(orjson.dumps(row) + b"\n")
     if embedder is not None:
         import numpy as np
 
@@ -111,6 +117,9 @@ def parse_upload(upload: Path, filename: str, out_dir: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    # A short-lived child with one job: no cyclic collection at all (gc_pause.py says why); its
+    # memory goes back to the OS when it exits.
+    gc.disable()
     out_dir = Path(argv[-1])
     try:
         if argv[0] == "--parse":
