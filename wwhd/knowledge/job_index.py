@@ -23,7 +23,7 @@ from ..extensions import db
 from ..models import Chunk, Document
 from ..models.base import utcnow
 from ..offload import cpu_bound, pause
-from . import child
+from . import child, handoff
 from .files import FileStore
 from .gc_pause import collector_paused
 from .ingest import IngestError, document_fields, row_payload
@@ -55,6 +55,9 @@ def _spec(doc: Document, store: FileStore | None, index: KnowledgeIndex, work: P
             data = store.get(doc.original_key)
             cpu_bound(original.write_bytes, data)
             spec["original_path"] = str(original)
+            handed = handoff.path_for(cpu_bound(handoff.key, data, doc.filename))
+            if handed is not None and handed.exists():
+                spec["handoff_path"] = str(handed)  # the upload's parse of these bytes
         except Exception:  # original gone or unreadable: the SQL content is the record anyway
             log.warning(
                 "original unusable; indexing the stored content", extra={"document_id": doc.id}
@@ -90,6 +93,7 @@ def _rows(out: Path, size: int) -> Iterator[list[dict]]:
             yield batch
 
 
+@collector_paused()  # (gc_pause.py)
 def index_job(
     doc: Document,
     index: KnowledgeIndex,
@@ -108,17 +112,6 @@ def index_job(
     document is `processing`, which nothing reads rows of; a failure deletes them (mark_failed), a
     crash leaves the job to be resumed, which starts over.
     """
-    with collector_paused():
-        return _index_job(doc, index, store, in_child, heartbeat)
-
-
-def _index_job(
-    doc: Document,
-    index: KnowledgeIndex,
-    store: FileStore | None,
-    in_child: bool,
-    heartbeat: Callable[[], None] | None,
-) -> int:
     from .index import UPSERT_BATCH
 
     document_id, fields = doc.id, document_fields(doc)
@@ -126,7 +119,10 @@ def _index_job(
         work = Path(tmp)
         spec = _spec(doc, store, index, work)
         db.session.expire(doc, ["content"])  # 8 MB for a 10 MB transcript; the file has it now
-        result = run_prepare(spec, work, in_child)
+        try:
+            result = run_prepare(spec, work, in_child)
+        finally:
+            handoff.discard(spec.get("handoff_path"))  # used once; a retry parses the original
         if not result["chunks"]:
             raise IngestError("The document has no text to index.")
         dense = None

@@ -13,6 +13,7 @@ memory goes back to the OS when it exits. Embedded Qdrant's folder belongs to th
 writes stay there. Without gevent (tests, CLI) `prepare()` runs in-process: same files, same rows.
 
 SPEC: {"document_id", "content_path" (UTF-8 text), "original_path" (optional upload bytes),
+"handoff_path" (optional: the upload's parse of the original, handoff.py),
 "filename", "checksum" (of the content: the original is used only when its text matches),
 "dense" (embed with the packaged local model here)}. OUT_DIR gets rows.jsonl (one chunk a line,
 with its sparse vector), dense.npy (float32, one row per chunk, when dense) and result.json; on a
@@ -28,6 +29,7 @@ from pathlib import Path
 
 import orjson
 
+from . import handoff
 from .chunking import checksum, chunk_id, chunk_sections
 from .parsers import ParsedDocument, ParseError, parse_bytes, parse_text
 
@@ -36,7 +38,13 @@ BATCH = 32  # chunks per vector computation, as KnowledgeIndex.upsert embeds the
 
 def parsed_from(spec: dict) -> tuple[ParsedDocument, str]:
     """The original upload when its text is still the document's content (it keeps PDF pages and
-    exact cue times), else the content as stored; and which one it was."""
+    exact cue times), else the content as stored; and which one it was. The original's sections
+    come from the upload's own parse when it handed them on (handoff.py), else from parsing it."""
+    handed = spec.get("handoff_path")
+    if handed and spec.get("original_path"):
+        parsed = handoff.load(handed, spec["checksum"], spec.get("filename"))
+        if parsed is not None:
+            return parsed, "original"
     original = spec.get("original_path")
     if original:
         try:
@@ -99,17 +107,20 @@ def prepare(spec: dict, out_dir: Path) -> dict:
 
 
 def parse_upload(upload: Path, filename: str, out_dir: Path) -> dict:
-    """An upload request's parse: the text (text.txt) and what add_source needs of it; the
-    sections (~50 MB of objects for a 10 MB transcript) never reach the serving worker."""
+    """An upload request's parse: the text (text.txt), the sections for the job (sections.json)
+    and what add_source needs of it; the sections (~50 MB of objects for a 10 MB transcript) never reach the serving worker."""
     import resource
 
     parsed = parse_bytes(upload.read_bytes(), filename or None)
     text = parsed.text
+    digest = checksum(text)
     (out_dir / "text.txt").write_text(text, encoding="utf-8")
+    # For the document's job, if this upload makes one (ingest.add_source keeps it then).
+    (out_dir / "sections.json").write_bytes(handoff.encode(parsed, digest, filename or None))
     result = {
         "kind": parsed.kind,
         "title": parsed.title,
-        "checksum": checksum(text),
+        "checksum": digest,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     (out_dir / "result.json").write_text(json.dumps(result))
