@@ -112,6 +112,9 @@ def test_sections_for_another_text_or_filename_are_not_used(tmp_path):
     assert handoff.load(path, "b" * 64, "talk.vtt") is None
     assert handoff.load(path, "a" * 64, "talk.srt") is None
     assert handoff.load(tmp_path / "absent.json", "a" * 64, "talk.vtt") is None
+    for damaged in (b"{", b"[]", b'{"checksum": "x"}'):
+        path.write_bytes(damaged)
+        assert handoff.load(path, "a" * 64, "talk.vtt") is None
 
 
 def test_a_folder_others_can_write_is_not_used():
@@ -131,3 +134,14 @@ def test_old_files_are_swept(app):
     os.utime(stale, (old, old))
     upload(app)
     assert "stale.json" not in handoff_files() and len(handoff_files()) == 1
+
+
+def test_pdf_pages_round_trip_and_unwritable_text_is_not_handed_on(tmp_path):
+    pages = ParsedDocument("pdf", [Section("one", page=1), Section("two", page=2)], "Title")
+    path = tmp_path / "sections.json"
+    path.write_bytes(handoff.encode(pages, "a" * 64, "doc.pdf"))
+    assert handoff.load(path, "a" * 64, "doc.pdf") == pages
+    lone_surrogate = ParsedDocument("text", [Section("broken \ud800 glyph")])
+    assert handoff.encode(lone_surrogate, "a" * 64, "doc.txt") is None
+    handoff.save(None, "b" * 64)  # nothing to keep: no file, no error
+    assert handoff_files() == []

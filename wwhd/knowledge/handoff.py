@@ -52,22 +52,27 @@ def path_for(name: str) -> Path | None:
     return None if place is None else place / f"{name}.json"
 
 
-def encode(parsed: ParsedDocument, digest: str, filename: str | None) -> bytes:
-    return orjson.dumps(
-        {
-            "checksum": digest,
-            "filename": filename,
-            "kind": parsed.kind,
-            "title": parsed.title,
-            "sections": [tuple(section) for section in parsed.sections],
-        }
-    )
+def encode(parsed: ParsedDocument, digest: str, filename: str | None) -> bytes | None:
+    """The file's content; None when orjson cannot write the text (a lone surrogate): then the
+    job parses the original, as it would without a handoff."""
+    try:
+        return orjson.dumps(
+            {
+                "checksum": digest,
+                "filename": filename,
+                "kind": parsed.kind,
+                "title": parsed.title,
+                "sections": [tuple(section) for section in parsed.sections],
+            }
+        )
+    except orjson.JSONEncodeError:
+        return None
 
 
-def save(data: bytes, name: str) -> None:
+def save(data: bytes | None, name: str) -> None:
     """Keep encoded sections under `name` (key()) for the document's job (best effort)."""
     place = folder()
-    if place is None:
+    if place is None or data is None:
         return
     try:
         fd, temporary = tempfile.mkstemp(dir=place, suffix=".part")
@@ -114,12 +119,12 @@ def load(path: str | Path, digest: str, filename: str | None) -> ParsedDocument 
     with `filename`, else None."""
     try:
         saved = orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError):
+        if saved["checksum"] != digest or saved["filename"] != filename:
+            return None
+        sections = [Section(*fields) for fields in saved["sections"]]
+        return ParsedDocument(saved["kind"], sections, saved["title"])
+    except (OSError, ValueError, KeyError, TypeError):  # unreadable: the job parses instead
         return None
-    if saved.get("checksum") != digest or saved.get("filename") != filename:
-        return None
-    sections = [Section(*fields) for fields in saved["sections"]]
-    return ParsedDocument(saved["kind"], sections, saved["title"])
 
 
 def discard(path: str | Path | None) -> None:

@@ -116,7 +116,9 @@ def parse_upload(upload: Path, filename: str, out_dir: Path) -> dict:
     digest = checksum(text)
     (out_dir / "text.txt").write_text(text, encoding="utf-8")
     # For the document's job, if this upload makes one (ingest.add_source keeps it then).
-    (out_dir / "sections.json").write_bytes(handoff.encode(parsed, digest, filename or None))
+    sections = handoff.encode(parsed, digest, filename or None)
+    if sections is not None:
+        (out_dir / "sections.json").write_bytes(sections)
     result = {
         "kind": parsed.kind,
         "title": parsed.title,
