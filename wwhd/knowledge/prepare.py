@@ -108,7 +108,8 @@ def prepare(spec: dict, out_dir: Path) -> dict:
 
 def parse_upload(upload: Path, filename: str, out_dir: Path) -> dict:
     """An upload request's parse: the text (text.txt), the sections for the job (sections.json)
-    and what add_source needs of it; the sections (~50 MB of objects for a 10 MB transcript) never reach the serving worker."""
+    and what add_source needs of it; the sections (~50 MB of objects for a 10 MB transcript) never
+    reach the serving worker."""
     import resource
 
     parsed = parse_bytes(upload.read_bytes(), filename or None)
