@@ -89,11 +89,12 @@ def set_aside(written: Path) -> Path | None:
     place = folder()
     if place is None or not written.exists():
         return None
-    fd, target = tempfile.mkstemp(dir=place, suffix=".part")
-    os.close(fd)
+    target = None
     try:
+        fd, target = tempfile.mkstemp(dir=place, suffix=".part")
+        os.close(fd)
         os.replace(written, target)
-    except OSError:  # another file system: not worth a copy
+    except OSError:  # a full disk, another file system (not worth a copy): the job parses
         discard(target)
         return None
     return Path(target)
