@@ -4,9 +4,9 @@ the serving worker then streams into Qdrant and SQL a batch at a time.
     python -m wwhd.knowledge.prepare SPEC.json OUT_DIR
     python -m wwhd.knowledge.prepare --parse UPLOAD FILENAME OUT_DIR   (an upload request's parse)
 
-Under gunicorn's gevent worker a job runs as `python -m wwhd.knowledge.prepare` in a short-lived
-child process (jobs.py): pure-Python work in a thread of the worker still takes the GIL from the
-event loop for up to the 5 ms switch interval every time the loop waits on I/O (a 10 MB
+Under gunicorn's gevent worker a job runs main() in a short-lived child process (child.py starts
+it without importing the app): pure-Python work in a thread of the worker still takes the GIL
+from the event loop for up to the 5 ms switch interval every time the loop waits on I/O (a 10 MB
 transcript held /health for 0.3-0.6 s at a time), and its garbage (~200 MB of strings, token
 lists and vectors for 5,450 chunks) stayed in the worker's heap. A child has its own GIL, and its
 memory goes back to the OS when it exits. Embedded Qdrant's folder belongs to the worker, so the
