@@ -58,7 +58,7 @@ def test_vectors_equal_the_tokenizer_path_bit_for_bit(monkeypatch):
 
 
 def _pooled_at_once(embedder: LocalEmbedder, texts: list[str]) -> np.ndarray:
-    """The pooling before POOL_ROWS (2026-12-08): every text of a call summed in one reduceat."""
+    """The pooling before POOL_TOKENS (2026-12-08): every text of a call summed in one reduceat."""
     id_lists = embedder._token_ids(list(texts))
     lengths = np.fromiter((len(i) for i in id_lists), dtype=np.int64, count=len(texts))
     table = embedder._model.embedding
