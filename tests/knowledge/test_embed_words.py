@@ -55,3 +55,38 @@ def test_vectors_equal_the_tokenizer_path_bit_for_bit(monkeypatch):
     got = embedder.embed_array(texts)
     monkeypatch.setattr(embedder, "_token_ids", lambda ts: [_whole(embedder, t) for t in ts])
     np.testing.assert_array_equal(got, embedder.embed_array(texts))
+
+
+def _pooled_at_once(embedder: LocalEmbedder, texts: list[str]) -> np.ndarray:
+    """The pooling before POOL_TOKENS (2026-12-08): every text of a call summed in one reduceat."""
+    id_lists = embedder._token_ids(list(texts))
+    lengths = np.fromiter((len(i) for i in id_lists), dtype=np.int64, count=len(texts))
+    table = embedder._model.embedding
+    ids = np.fromiter(
+        (i for row in id_lists for i in row), dtype=np.int64, count=int(lengths.sum())
+    )
+    np.clip(ids, 0, table.shape[0] - 1, out=ids)
+    out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
+    nonempty = lengths > 0
+    if ids.size:
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
+        out[nonempty] = np.add.reduceat(table[ids], starts, axis=0)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    np.divide(out, norms, out=out, where=norms > 0)
+    return out
+
+
+def test_pooling_a_few_texts_at_a_time_gives_the_same_vectors_bit_for_bit():
+    from bench.ingestion import transcript
+    from wwhd.knowledge.chunking import chunk_sections
+    from wwhd.knowledge.parsers import parse_bytes
+
+    embedder = LocalEmbedder()
+    chunks = [p.text for p in chunk_sections(parse_bytes(transcript(0.3), "t.vtt").sections)]
+    texts = _texts() + chunks
+    for size in (32, 7, 1, len(texts)):  # prepare's batches, and odd ones
+        for start in range(0, len(texts), size):
+            batch = texts[start : start + size]
+            np.testing.assert_array_equal(
+                embedder.embed_array(batch), _pooled_at_once(embedder, batch)
+            )

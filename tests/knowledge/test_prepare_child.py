@@ -188,3 +188,22 @@ def test_upload_parsed_in_a_child_is_the_same_document(app_factory):
             docs.append((err.value.message, err.value.code))
     assert docs[0] == docs[2] and docs[1] == docs[3]
     assert docs[0][2] == "vtt" and len(docs[0][0]) > 100_000
+
+
+def test_the_child_loads_what_prepare_needs_not_the_app():
+    import subprocess
+    import sys
+
+    probe = (
+        "import wwhd.knowledge.prepare, wwhd.providers.local_embed\n"
+        "print(sorted(m for m in ('flask', 'sqlalchemy', 'wwhd.api', 'wwhd.models')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", child_process.LEAN_PACKAGES + probe],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": child_process.PACKAGE_ROOT, "PATH": ""},
+    )
+    assert out.stdout.strip() == "[]"

@@ -6,7 +6,7 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
@@ -17,8 +17,10 @@ from ..models import Chunk, Document, Namespace
 from ..models.base import utcnow
 from ..offload import cpu_bound
 from ..validation import strip_bidi
+from . import handoff
 from .chunking import checksum, chunk_id, chunk_sections
 from .files import FileStore
+from .gc_pause import collector_paused
 from .parsers import ParsedDocument, parse_bytes, parse_text
 
 if TYPE_CHECKING:  # index.py imports qdrant_client: only where vectors are written (wwhd/lazy.py)
@@ -51,6 +53,7 @@ class ParsedText:
     text: str
     title: str | None
     checksum: str
+    sections_file: Path | None = None  # set aside for the document's job (handoff.py)
 
 
 def parse_upload_in_child(data: bytes, filename: str | None) -> ParsedText:
@@ -58,7 +61,6 @@ def parse_upload_in_child(data: bytes, filename: str | None) -> ParsedText:
     parse in a thread took the GIL from the loop for ~1 s and left its garbage in the worker's heap.
     Raises ParseError as parse_bytes would."""
     import tempfile
-    from pathlib import Path
 
     from . import child
 
@@ -68,8 +70,28 @@ def parse_upload_in_child(data: bytes, filename: str | None) -> ParsedText:
         cpu_bound(upload.write_bytes, data)  # file I/O releases the GIL: off the loop
         result = child.run(["--parse", str(upload), filename or "", str(work)], work)
         text = cpu_bound((work / "text.txt").read_text, encoding="utf-8")
+        sections = handoff.set_aside(work / "sections.json")
     log.info("upload parsed in a child process", extra={"parse_peak_rss_mb": result["peak_rss_mb"]})
-    return ParsedText(result["kind"], text, result["title"], result["checksum"])
+    return ParsedText(result["kind"], text, result["title"], result["checksum"], sections)
+
+
+def hand_off(
+    parsed: ParsedDocument | ParsedText,
+    data: bytes | None,
+    digest: str,
+    filename: str | None,
+    keep: bool,
+) -> None:
+    """Keep the upload's sections for its job when it made a document whose original (`data`)
+    the job will parse (`keep`), else drop what the parse child set aside (handoff.py)."""
+    if keep and data is not None:
+        name = cpu_bound(handoff.key, data, filename)
+        if isinstance(parsed, ParsedText):
+            handoff.keep(parsed.sections_file, name)
+        else:
+            handoff.save(cpu_bound(handoff.encode, parsed, digest, filename or None), name)
+    elif isinstance(parsed, ParsedText):
+        handoff.discard(parsed.sections_file)
 
 
 def find_duplicate(digest: str) -> Document | None:
@@ -180,8 +202,9 @@ def _row_values(row: Chunk) -> dict:
 def _parsed(parse: Callable[..., ParsedDocument], *args) -> ParsedDocument:
     """Parse and render the full text (a cached property) in the caller's thread: run through
     cpu_bound, so the ~0.2 s of rendering a 10 MB transcript stays off the gevent loop too."""
-    parsed = parse(*args)
-    _ = parsed.text
+    with collector_paused():  # parsed_for (a reindex) comes here without add_source
+        parsed = parse(*args)
+        _ = parsed.text
     return parsed
 
 
@@ -285,6 +308,7 @@ def require_namespace(name: str) -> None:
         raise IngestError(f"Unknown namespace {name!r}; use one of: {known}.")
 
 
+@collector_paused()  # the parse and the sections handed on (gc_pause.py)
 def add_source(
     namespace: str,
     *,
@@ -327,6 +351,7 @@ def add_source(
         digest = cpu_bound(checksum, parsed.text)
     existing = find_duplicate(digest)
     if existing is not None:
+        hand_off(parsed, data, digest, filename, keep=False)
         return Created(existing, False)
     try:
         doc = new_document(
@@ -346,6 +371,7 @@ def add_source(
         # The same content uploaded at the same moment: the unique checksum let the other request
         # win. Nothing else is pending here (PostgreSQL aborted the transaction anyway).
         db.session.rollback()
+        hand_off(parsed, data, digest, filename, keep=False)
         existing = find_duplicate(digest)
         if existing is None:
             raise
@@ -353,4 +379,5 @@ def add_source(
     if data is not None and store is not None:
         doc.original_key = original_key(digest, filename)
         store.put(doc.original_key, data)
+    hand_off(parsed, data, digest, filename, keep=store is not None)
     return Created(doc, True)

@@ -16,14 +16,16 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
 from sqlalchemy import delete, insert, update
 
 from ..extensions import db
 from ..models import Chunk, Document
 from ..models.base import utcnow
 from ..offload import cpu_bound, pause
-from . import child
+from . import child, handoff
 from .files import FileStore
+from .gc_pause import collector_paused
 from .ingest import IngestError, document_fields, row_payload
 from .prepare import prepare
 
@@ -53,6 +55,9 @@ def _spec(doc: Document, store: FileStore | None, index: KnowledgeIndex, work: P
             data = store.get(doc.original_key)
             cpu_bound(original.write_bytes, data)
             spec["original_path"] = str(original)
+            handed = handoff.path_for(cpu_bound(handoff.key, data, doc.filename))
+            if handed is not None and handed.exists():
+                spec["handoff_path"] = str(handed)  # the upload's parse of these bytes
         except Exception:  # original gone or unreadable: the SQL content is the record anyway
             log.warning(
                 "original unusable; indexing the stored content", extra={"document_id": doc.id}
@@ -83,11 +88,12 @@ def run_prepare(spec: dict, work: Path, in_child: bool) -> dict:
 
 
 def _rows(out: Path, size: int) -> Iterator[list[dict]]:
-    with open(out / "rows.jsonl", encoding="utf-8") as lines:
-        while batch := [json.loads(line) for line in islice(lines, size)]:
+    with open(out / "rows.jsonl", "rb") as lines:  # orjson lines (prepare.py)
+        while batch := [orjson.loads(line) for line in islice(lines, size)]:
             yield batch
 
 
+@collector_paused()  # (gc_pause.py)
 def index_job(
     doc: Document,
     index: KnowledgeIndex,
@@ -113,7 +119,10 @@ def index_job(
         work = Path(tmp)
         spec = _spec(doc, store, index, work)
         db.session.expire(doc, ["content"])  # 8 MB for a 10 MB transcript; the file has it now
-        result = run_prepare(spec, work, in_child)
+        try:
+            result = run_prepare(spec, work, in_child)
+        finally:
+            handoff.discard(spec.get("handoff_path"))  # used once; a retry parses the original
         if not result["chunks"]:
             raise IngestError("The document has no text to index.")
         dense = None

@@ -8,6 +8,7 @@ here (bench/retrieval.py), so the no-keys default gets semantic search without a
 from __future__ import annotations
 
 from functools import cache
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from .base import Usage
 MODEL_NAME = "wordllama-l2-supercat-cw"
 DIMENSION = 256
 WORD_CACHE = 50_000  # distinct words whose token ids are kept (~10 MB at most)
+POOL_TOKENS = 1024  # token rows summed at once, ~1 MB of float32 (embed_array says why)
 
 
 @cache
@@ -62,44 +64,50 @@ class LocalEmbedder:
         Tokenizing every chunk whole was ~0.5 ms a chunk, most of the embedding's cost."""
         cache = self._word_ids
         word_lists = [sparse_words(t) for t in texts]
-        unseen = list({w for words in word_lists for w in words if w not in cache})
+        unseen = {w for words in word_lists for w in words if w not in cache}
         if unseen:
             if len(cache) + len(unseen) > WORD_CACHE:
                 cache.clear()  # bounded memory; a new vocabulary refills it
-            encodings = self._model.tokenizer.encode_batch(unseen, add_special_tokens=False)
-            cache.update(zip(unseen, (tuple(e.ids) for e in encodings)))
+                unseen = {w for words in word_lists for w in words}
+            words = list(unseen)
+            encodings = self._model.tokenizer.encode_batch(words, add_special_tokens=False)
+            cache.update(zip(words, (tuple(e.ids) for e in encodings)))
+        lookup = cache.__getitem__  # every word of these texts is in the cache now
         out: list[list[int]] = []
         for text, words in zip(texts, word_lists):
             if not words:  # only stop words: the raw text is embedded, as content_words says
                 out.append(self._model.tokenizer.encode(text, add_special_tokens=False).ids)
-                continue
-            ids: list[int] = []
-            for word in words:
-                ids.extend(cache.get(word) or self._word(word))
-            out.append(ids)
+            else:
+                out.append(list(chain.from_iterable(map(lookup, words))))
         return out
-
-    def _word(self, word: str) -> tuple[int, ...]:
-        ids = self._word_ids[word] = tuple(
-            self._model.tokenizer.encode(word, add_special_tokens=False).ids
-        )
-        return ids
 
     def embed_array(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         id_lists = self._token_ids(list(texts))
-        lengths = np.fromiter((len(i) for i in id_lists), dtype=np.int64, count=len(texts))
         table = self._model.embedding
-        ids = np.fromiter(
-            (i for row in id_lists for i in row), dtype=np.int64, count=int(lengths.sum())
-        )
+        lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(texts))
+        ids = np.fromiter(chain.from_iterable(id_lists), dtype=np.int64, count=int(lengths.sum()))
         np.clip(ids, 0, table.shape[0] - 1, out=ids)
+        offsets = np.concatenate(([0], np.cumsum(lengths)))
         out = np.zeros((len(texts), table.shape[1]), dtype=np.float32)
-        nonempty = lengths > 0
-        if ids.size:
-            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
-            out[nonempty] = np.add.reduceat(table[ids], starts, axis=0)
+        # Texts are summed a group of at most POOL_TOKENS token rows at a time: summing a text's
+        # rows of the gathered matrix reads it column by column, which stays in the CPU cache
+        # only when the matrix is small (32 chunks at once: 0.31 s for 2,761 chunks; ~1,000 rows
+        # at once: 0.17 s), while a call for many short lines stays one group. Each text's sum is
+        # computed alone either way, so the vectors are the same bit for bit.
+        start = 0
+        while start < len(texts):
+            stop = int(np.searchsorted(offsets, offsets[start] + POOL_TOKENS, side="right")) - 1
+            stop = min(max(stop, start + 1), len(texts))
+            first, last = offsets[start], offsets[stop]
+            if last > first:
+                nonempty = lengths[start:stop] > 0
+                rows = out[start:stop]
+                rows[nonempty] = np.add.reduceat(
+                    table[ids[first:last]], (offsets[start:stop] - first)[nonempty], axis=0
+                )
+            start = stop
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         np.divide(out, norms, out=out, where=norms > 0)
         return out
