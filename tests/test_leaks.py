@@ -29,10 +29,20 @@ def request_threads() -> set[threading.Thread]:
     }
 
 
+def fake_llm_connection_threads() -> list[threading.Thread]:
+    # The fake OpenAI server (socketserver) serves each connection on its own thread, which ends
+    # a moment after our side has read the whole answer: joined, not counted as ours.
+    return [t for t in threading.enumerate() if t.name.endswith("(process_request_thread)")]
+
+
 def settle() -> None:
     for thread in turn_threads():
         thread.join(timeout=30)
     assert not turn_threads(), "a turn's worker thread is still running"
+    # A connection the app never closed would keep its fake-server thread alive past this join
+    # and fail the thread check below; one that is merely closing ends within the timeout.
+    for thread in fake_llm_connection_threads():
+        thread.join(timeout=10)
 
 
 def test_turns_do_not_leak(llm_app, fake_llm):
