@@ -66,7 +66,7 @@ def test_turn_starts_give_the_loop_away_before_any_work():
     memory storage's timer check), after the limiter had decoded the JWT for its key: 200 chats
     arriving together each ran that much before anything that came with them. Now the first
     switch comes before the limiter, auth and the database. The chat list (not a turn start) is
-    the control: it reaches the limiter before its first switch, so the check can see it."""
+    the control: it reaches the limiter before any switch, so the check can see it."""
     out = subprocess.run(
         [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120, cwd="."
     )
@@ -74,4 +74,4 @@ def test_turn_starts_give_the_loop_away_before_any_work():
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     for name in ("stream", "json"):
         assert seen[name] == {"switched": True, "called": []}, name
-    assert seen["chats"]["switched"] and "flask_limiter" in seen["chats"]["called"]
+    assert "flask_limiter" in seen["chats"]["called"]
