@@ -19,6 +19,7 @@ from . import (  # noqa: E402
     metrics,
     models,  # noqa: F401  (imported for its side effect: the tables join SQLAlchemy's metadata)
     security,
+    turn_starts,
 )
 from . import deps as deps_module  # noqa: E402
 from .accounts import register_jwt_callbacks  # noqa: E402
@@ -41,6 +42,7 @@ def create_app(overrides: dict | None = None, *, deps=None) -> Flask:
     app.config.from_mapping(load_config(overrides))
 
     logs.init_app(app)
+    turn_starts.init_app(app)  # first hook after the request id: before any other work
     db.init_app(app)
     jwt.init_app(app)
     cors.init_app(
