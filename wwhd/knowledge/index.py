@@ -6,12 +6,14 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 from qdrant_client.hybrid.fusion import reciprocal_rank_fusion
+from qdrant_client.local.qdrant_local import QdrantLocal
+from qdrant_client.local.utils import normalize_point_id
 
 from ..offload import cpu_bound, pause
 from ..providers.base import Embedder, Usage
@@ -59,7 +61,7 @@ class SearchResult:
 class Hit:
     chunk_id: str
     score: float  # fused (RRF) when dense is on, else BM25
-    payload: dict
+    payload: dict  # read-only: embedded search hands out the stored payload itself
     sparse_score: float = 0.0
     dense_score: float | None = None
 
@@ -521,15 +523,37 @@ class KnowledgeIndex:
             )
         fused = reciprocal_rank_fusion([list(r) for r in rankings if r], limit=limit)
         ids = [str(p.id) for p in fused]
-        stored = (
-            self._call(self.client.retrieve, self.alias, ids=ids, with_payload=True) if ids else []
-        )
-        payloads = {str(p.id): p.payload or {} for p in stored}
+        payloads = self._stored_payloads(ids) if ids else {}
         result.hits = [
             self._hit(pid, p.score, payloads[pid], result)
             for pid, p in zip(ids, fused)
             if pid in payloads
         ]
+
+    def _stored_payloads(self, ids: list[str]) -> dict[str, dict]:
+        """{id: payload} of the points that exist, for embedded search's hits.
+
+        Local mode's `retrieve` deep-copies every payload it returns (~0.5 ms of a streamed
+        turn's ~13 ms of server CPU for 20 hits of 1,500-character chunks, BENCHMARKS.md §8).
+        A hit's payload is only read, so this asks local mode's own collection for the stored
+        payloads without the copy (`_get_payload(return_copy=False)`, qdrant-client pinned in
+        requirements.txt): the same points and fields as `retrieve`, deleted ones left out
+        (tests/knowledge/test_local_payloads.py)."""
+        local = getattr(self.client, "_client", None)
+        if not isinstance(local, QdrantLocal):
+            stored = self._call(self.client.retrieve, self.alias, ids=ids, with_payload=True)
+            return {str(p.id): p.payload or {} for p in stored}
+        try:
+            with self._lock or nullcontext():
+                collection = local._get_collection(self.alias)
+                out = {}
+                for point_id in ids:
+                    slot = collection.ids.get(normalize_point_id(point_id))
+                    if slot is not None and not collection.deleted[slot]:
+                        out[point_id] = collection._get_payload(slot, True, return_copy=False) or {}
+                return out
+        except Exception as exc:  # a closed client or a missing collection, as _call reports it
+            raise IndexUnavailable(f"Qdrant error: {type(exc).__name__}: {exc}") from exc
 
     @staticmethod
     def _hit(point_id: str, fused: float, payload: dict, result: SearchResult) -> Hit:
