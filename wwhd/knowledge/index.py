@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from qdrant_client import QdrantClient
@@ -64,6 +64,18 @@ class Hit:
     payload: dict  # read-only: embedded search hands out the stored payload itself
     sparse_score: float = 0.0
     dense_score: float | None = None
+
+
+def _payloads_in_place(local: QdrantLocal, alias: str, ids: list[str]) -> dict[str, dict]:
+    """{id: stored payload} from local mode's collection, as `retrieve` would give them but
+    without its deep copy (KnowledgeIndex._stored_payloads says why)."""
+    collection = local._get_collection(alias)
+    out = {}
+    for point_id in ids:
+        slot = collection.ids.get(normalize_point_id(point_id))
+        if slot is not None and not collection.deleted[slot]:
+            out[point_id] = collection._get_payload(slot, True, return_copy=False) or {}
+    return out
 
 
 def make_client(url: str = "", api_key: str = "", path: str = "", paged: bool = False):
@@ -543,17 +555,7 @@ class KnowledgeIndex:
         if not isinstance(local, QdrantLocal):
             stored = self._call(self.client.retrieve, self.alias, ids=ids, with_payload=True)
             return {str(p.id): p.payload or {} for p in stored}
-        try:
-            with self._lock or nullcontext():
-                collection = local._get_collection(self.alias)
-                out = {}
-                for point_id in ids:
-                    slot = collection.ids.get(normalize_point_id(point_id))
-                    if slot is not None and not collection.deleted[slot]:
-                        out[point_id] = collection._get_payload(slot, True, return_copy=False) or {}
-                return out
-        except Exception as exc:  # a closed client or a missing collection, as _call reports it
-            raise IndexUnavailable(f"Qdrant error: {type(exc).__name__}: {exc}") from exc
+        return self._call(_payloads_in_place, local, self.alias, ids)
 
     @staticmethod
     def _hit(point_id: str, fused: float, payload: dict, result: SearchResult) -> Hit:
