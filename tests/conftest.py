@@ -78,6 +78,15 @@ def app(tmp_path):
 
 
 @pytest.fixture
+def disk_app(tmp_path):
+    """An app whose embedded Qdrant lives in a folder on disk (the default for `make dev`), not in
+    memory: for what depends on the folder (its lock, paged reads)."""
+    app = make_app(tmp_path, QDRANT_PATH=str(tmp_path / "qdrant"))
+    yield app
+    close_app(app)
+
+
+@pytest.fixture
 def app_factory(tmp_path):
     """make_app with overrides, each app in its own folder; every app built is closed at the end."""
     apps = []

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import close_app, make_app
 from wwhd.extensions import db
 from wwhd.models import Document
 
@@ -23,13 +22,6 @@ print("ready", flush=True)
 sys.stdin.read()  # hold the folder until the test closes our stdin
 client.close()
 """
-
-
-@pytest.fixture
-def disk_app(tmp_path):
-    app = make_app(tmp_path, QDRANT_PATH=str(tmp_path / "qdrant"))
-    yield app
-    close_app(app)
 
 
 @pytest.fixture

@@ -37,3 +37,22 @@ def migrate(url: str, target: str = "head", direction: str = "upgrade") -> None:
     with app.app_context():
         (upgrade if direction == "upgrade" else downgrade)(revision=target)
         db.engine.dispose()
+
+
+def add_upload(app, data: bytes, filename: str = "talk.vtt", in_child: bool = False):
+    """Add `data` as an upload to the general namespace, as the documents API does, and commit:
+    (document id, whether it was created rather than found as a duplicate)."""
+    from wwhd.knowledge.files import get_file_store
+    from wwhd.knowledge.ingest import add_source
+
+    with app.app_context():
+        result = add_source(
+            "general",
+            data=data,
+            filename=filename,
+            store=get_file_store(app),
+            max_bytes=len(data),
+            in_child=in_child,
+        )
+        db.session.commit()
+        return result.document.id, result.created

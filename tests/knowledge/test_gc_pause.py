@@ -9,12 +9,12 @@ import json
 import pytest
 
 from bench.ingestion import transcript
+from tests.tests_support import add_upload
 from wwhd.deps import get_deps
 from wwhd.extensions import db
 from wwhd.knowledge import prepare
 from wwhd.knowledge.files import get_file_store
 from wwhd.knowledge.gc_pause import collector_paused
-from wwhd.knowledge.ingest import add_source
 from wwhd.knowledge.job_index import index_job
 from wwhd.models import Document
 
@@ -48,16 +48,9 @@ def test_pause_leaves_a_disabled_collector_disabled():
 
 def test_an_in_process_job_runs_without_cyclic_collections(app):
     data = transcript(0.3, seed=5)
+    document_id, _ = add_upload(app, data)
     with app.app_context():
-        doc = add_source(
-            "general",
-            data=data,
-            filename="talk.vtt",
-            store=get_file_store(app),
-            max_bytes=len(data),
-        ).document
-        db.session.commit()
-        doc = db.session.get(Document, doc.id)
+        doc = db.session.get(Document, document_id)
         index, store = get_deps(app).index, get_file_store(app)
         # A first run imports what the job imports lazily (compiling a module collects).
         index_job(doc, index, store, in_child=False)

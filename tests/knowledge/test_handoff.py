@@ -10,11 +10,9 @@ import pytest
 
 from bench.ingestion import transcript
 from tests.knowledge.test_prepare_child import snapshot
+from tests.tests_support import add_upload
 from wwhd.deps import get_runner
-from wwhd.extensions import db
 from wwhd.knowledge import handoff, prepare
-from wwhd.knowledge.files import get_file_store
-from wwhd.knowledge.ingest import add_source
 from wwhd.knowledge.parsers import ParsedDocument, Section
 
 # Fractional cue times: what a parse of the stored text ("[HH:MM:SS] ..." lines) would lose.
@@ -30,17 +28,7 @@ def own_temp_dir(tmp_path, monkeypatch):
 
 
 def upload(app, data: bytes = VTT, in_child: bool = False):
-    with app.app_context():
-        result = add_source(
-            "general",
-            data=data,
-            filename="talk.vtt",
-            store=get_file_store(app),
-            max_bytes=len(data),
-            in_child=in_child,
-        )
-        db.session.commit()
-        return result.document.id, result.created
+    return add_upload(app, data, in_child=in_child)
 
 
 def handoff_files() -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 from qdrant_client import QdrantClient
 from qdrant_client import models as qm
 
-from tests.conftest import close_app, make_app
+from tests.conftest import close_app
 from wwhd.deps import get_deps, maintenance_index
 from wwhd.extensions import db
 from wwhd.knowledge import reconcile
@@ -180,13 +180,6 @@ def test_a_folder_with_legacy_rows_is_opened_whole(tmp_path):
         assert client.count("kb").count == 10
     finally:
         client.close()
-
-
-@pytest.fixture
-def disk_app(tmp_path):
-    app = make_app(tmp_path, QDRANT_PATH=str(tmp_path / "qdrant"))
-    yield app
-    close_app(app)
 
 
 def test_cli_reconcile_and_reindex_page_the_folder(disk_app):

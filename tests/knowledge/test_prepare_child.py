@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from bench.ingestion import transcript
+from tests.tests_support import add_upload
 from wwhd.deps import get_deps, get_runner
 from wwhd.extensions import db
 from wwhd.knowledge import child as child_process
@@ -20,12 +21,7 @@ VTT = transcript(0.15, seed=3)  # ~80 chunks: more than two upsert batches
 
 
 def upload(app) -> int:
-    with app.app_context():
-        result = add_source(
-            "general", data=VTT, filename="talk.vtt", store=get_file_store(app), max_bytes=len(VTT)
-        )
-        db.session.commit()
-        return result.document.id
+    return add_upload(app, VTT)[0]
 
 
 def snapshot(app, document_id: int) -> tuple[list[tuple], dict]:
