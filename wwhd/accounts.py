@@ -14,7 +14,7 @@ from flask_jwt_extended import (
     get_jwt,
     verify_jwt_in_request,
 )
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from . import limits
@@ -293,6 +293,15 @@ def get_user_or_404(user_id: int) -> User:
     return user
 
 
+# A token's session and user, checked on every authenticated request: built once (statements are
+# immutable; building this one cost more than running it).
+_SESSION_AND_USER = (
+    select(AuthSession, User)
+    .outerjoin(User, User.id == AuthSession.user_id)
+    .where(AuthSession.id == bindparam("sid"))
+)
+
+
 def register_jwt_callbacks() -> None:
     @jwt.token_in_blocklist_loader
     def is_revoked(_header: dict, payload: dict) -> bool:
@@ -301,11 +310,7 @@ def register_jwt_callbacks() -> None:
             return True
         # The token's user comes along in the same statement and is kept for the request
         # (_user_of), so require_role does not query it a second time.
-        row = db.session.execute(
-            select(AuthSession, User)
-            .outerjoin(User, User.id == AuthSession.user_id)
-            .where(AuthSession.id == sid)
-        ).first()
+        row = db.session.execute(_SESSION_AND_USER, {"sid": sid}).first()
         g._wwhd_session_user = row[1] if row is not None else None
         return row is None or row[0].revoked_at is not None
 

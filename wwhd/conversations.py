@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -62,6 +62,22 @@ def list_chats(user: User, page: int, per_page: int) -> dict:
     }
 
 
+# The statements every turn runs, built once: building one cost more than running it (~0.13 ms
+# each; statements are immutable and SQLAlchemy reuses them with new parameters). Keys in the
+# parameters name the columns an UPDATE sets.
+_CHATS, _MESSAGES = Chat.__table__, Message.__table__
+_INSERT_CHAT = insert(_CHATS)
+_TOUCH_CHAT = update(_CHATS).where(_CHATS.c.id == bindparam("chat_key"))
+_LAST_MESSAGES = (
+    select(Message)
+    .where(Message.chat_id == bindparam("chat_key"))
+    .order_by(Message.seq.desc())
+    .limit(bindparam("n"))
+)
+_INSERT_MESSAGES = insert(_MESSAGES)
+_SAVE_ANSWER = update(_MESSAGES).where(_MESSAGES.c.id == bindparam("message_key"))
+
+
 @dataclass(frozen=True)
 class Turn:
     user_id: int
@@ -82,20 +98,23 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
     """
     if chat_id:
         chat_id = get_owned_chat(user, chat_id).id
-        db.session.execute(
-            update(Chat).where(Chat.id == chat_id).values(updated_at=utcnow()),
-            execution_options={"synchronize_session": False},
-        )
+        db.session.execute(_TOUCH_CHAT, {"chat_key": chat_id, "updated_at": utcnow()})
         previous = db.session.scalars(
-            select(Message)
-            .where(Message.chat_id == chat_id)
-            .order_by(Message.seq.desc())
-            .limit(HISTORY_TURNS * 2)
+            _LAST_MESSAGES, {"chat_key": chat_id, "n": HISTORY_TURNS * 2}
         ).all()
     else:  # a new chat has no history to read, and its updated_at is its created_at
         title = strip_bidi(" ".join(content.split()))[:80] or "New chat"
-        chat_id = new_uuid()
-        db.session.execute(insert(Chat.__table__).values(id=chat_id, user_id=user.id, title=title))
+        chat_id, now = new_uuid(), utcnow()
+        db.session.execute(
+            _INSERT_CHAT,
+            {
+                "id": chat_id,
+                "user_id": user.id,
+                "title": title,
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
         previous = []
     history = [
         {"role": m.role, "content": m.content}
@@ -108,7 +127,7 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
     question_id, reply_id, now = new_uuid(), new_uuid(), utcnow()
     common = {"chat_id": chat_id, "error": None, "model": None, "namespaces": [], "meta": {}}
     db.session.execute(
-        insert(Message.__table__),
+        _INSERT_MESSAGES,
         [
             {
                 **common,
@@ -151,15 +170,15 @@ def finish_turn(
     final = final or {}
     now = utcnow()
     saved = db.session.execute(
-        update(Message)
-        .where(Message.id == turn.assistant_message_id)
-        .values(
-            content=content,
-            status=status,
-            error=error,
-            model=model,
-            namespaces=final.get("namespaces") or [],
-            meta={
+        _SAVE_ANSWER,
+        {
+            "message_key": turn.assistant_message_id,
+            "content": content,
+            "status": status,
+            "error": error,
+            "model": model,
+            "namespaces": final.get("namespaces") or [],
+            "meta": {
                 "timings": final.get("timings", {}),
                 "route_method": final.get("route_method"),
                 "route_confidence": final.get("route_confidence"),
@@ -167,9 +186,8 @@ def finish_turn(
                 "llm_calls": final.get("llm_calls", 0),
                 "covered": final.get("covered"),
             },
-            completed_at=now,
-        ),
-        execution_options={"synchronize_session": False},
+            "completed_at": now,
+        },
     ).rowcount
     if not saved:
         db.session.rollback()
@@ -195,10 +213,7 @@ def finish_turn(
     usage_service.record_all(turn.user_id, turn.assistant_message_id, final.get("usage") or [])
     if final and final.get("kb_available") and not final.get("covered") and not final.get("crisis"):
         record_unanswered(turn.question, (final.get("namespaces") or [None])[0])
-    db.session.execute(
-        update(Chat).where(Chat.id == turn.chat_id).values(updated_at=now),
-        execution_options={"synchronize_session": False},
-    )
+    db.session.execute(_TOUCH_CHAT, {"chat_key": turn.chat_id, "updated_at": now})
     db.session.commit()
     return True
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 
 from .extensions import db
 from .models import TokenUsage
@@ -87,16 +87,17 @@ def totals(user_id: int | None = None, day: date | None = None) -> dict:
     }
 
 
+# Built once: building it cost three times its execution (0.13 of 0.18 ms per turn; statements
+# are immutable and SQLAlchemy reuses them with new parameters).
+_TOKENS_TODAY = select(func.coalesce(func.sum(TokenUsage.total_tokens), 0)).where(
+    TokenUsage.user_id == bindparam("user_id"), TokenUsage.day == bindparam("day")
+)
+
+
 def tokens_today(user_id: int) -> int:
     """One user's tokens today (UTC): the quota check before every turn. One SUM, without the
     cost and the COUNT(DISTINCT message_id) of totals(), which needs a sort of today's rows."""
-    return int(
-        db.session.scalar(
-            select(func.coalesce(func.sum(TokenUsage.total_tokens), 0)).where(
-                TokenUsage.user_id == user_id, TokenUsage.day == today()
-            )
-        )
-    )
+    return int(db.session.scalar(_TOKENS_TODAY, {"user_id": user_id, "day": today()}))
 
 
 def usage_today(user_id: int | None = None) -> dict:

@@ -258,6 +258,14 @@ def seed_namespaces() -> int:
     return added
 
 
+# Read before every turn: columns, not ORM objects, and a statement built once.
+_REGISTRY = select(Namespace.name, Namespace.description, Namespace.keywords).order_by(
+    Namespace.name
+)
+
+
 def load_registry() -> list[NamespaceInfo]:
-    rows = db.session.scalars(select(Namespace).order_by(Namespace.name))
-    return [NamespaceInfo(r.name, r.description or "", tuple(r.keywords or ())) for r in rows]
+    return [
+        NamespaceInfo(name, description or "", tuple(keywords or ()))
+        for name, description, keywords in db.session.execute(_REGISTRY)
+    ]
