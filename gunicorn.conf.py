@@ -66,6 +66,9 @@ def post_worker_init(worker):
     freeze_startup_heap()
 
 
+FULL_COLLECTION_EVERY = 100  # middle-generation collections per full collection
+
+
 def freeze_startup_heap():
     """Move everything alive after start-up (modules, models, the embedded index's points) out of
     the cyclic garbage collector's reach. Each full collection traversed that whole heap with the
@@ -76,3 +79,10 @@ def freeze_startup_heap():
 
     gc.collect()
     gc.freeze()
+    # Full collections 10x rarer (Python's default is one per 10 middle-generation passes). The
+    # young generations still go as usual; a full pass instead scans every live turn's objects:
+    # during 200 concurrent streams it came twice per burst and stalled everything 25-55 ms, the
+    # slowest /health probe of the run (gc.callbacks timings; with 100: no full pass in a burst,
+    # /health p99 41-94 ms vs 70-91, same peak RSS; BENCHMARKS.md §8).
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
