@@ -14,7 +14,7 @@ from wwhd.providers.base import (
     ProviderTimeout,
     Usage,
 )
-from wwhd.providers.openai_compat import OpenAIChatModel
+from wwhd.providers.openai_compat import OpenAIChatModel, sse_data
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
 
@@ -104,3 +104,18 @@ def test_unknown_stream_mode_is_refused(monkeypatch):
         load_config({"APP_ENV": "testing"})
     with pytest.raises(ValueError, match="LLM_STREAM_MODE"):
         OpenAIChatModel("m", "k", None, 1, 0, stream_mode="fast")
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_sse_data_reads_every_field_whatever_the_chunks_and_line_ends(newline):
+    events = [b'{"a":"x\\u00e9"}', b'{"b":"a:b"}', "{\"c\":\"\u00e9\u4e2d\"}".encode(), b"[DONE]"]
+    body = b"".join(
+        b": comment" + newline + b"event: x" + newline + b"data: " + e + newline + newline
+        for e in events
+    )
+    body += b"data:last-without-newline"
+    expected = [*events, b"last-without-newline"]
+    assert list(sse_data([body])) == expected
+    for cut in range(1, len(body)):  # every split point, multi-byte characters and CRLF included
+        assert list(sse_data([body[:cut], body[cut:]])) == expected, cut
+    assert list(sse_data(body[i : i + 1] for i in range(len(body)))) == expected  # byte by byte

@@ -6,7 +6,7 @@ import functools
 import inspect
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import httpx
 import httpx2  # the openai SDK's HTTP client (pinned with it in requirements.txt)
@@ -59,6 +59,26 @@ def _mapped(method):
             raise provider_error(exc) from exc
 
     return call
+
+
+def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The `data:` field of each line of a server-sent event body, as bytes, across chunk
+    boundaries (a line ends at LF, CR or CRLF, as the SSE spec has it).
+
+    Why not the SDK's iter_lines: it decodes each chunk to text and splits it again in Python
+    (httpx's TextDecoder and LineDecoder), about a third of the CPU per streamed token, for lines
+    whose JSON json.loads reads from bytes anyway (bench/profile_turn.py, BENCHMARKS.md §7)."""
+    pending = b""
+    for chunk in chunks:
+        lines = (pending + chunk if pending else chunk).splitlines(keepends=True)
+        # The last line may continue in the next chunk. One ending in CR may be the first half
+        # of a CRLF: the LF then reads as an empty line, which carries no field.
+        pending = lines.pop() if lines and lines[-1][-1:] not in (b"\n", b"\r") else b""
+        for line in lines:
+            if line.startswith(b"data:"):
+                yield line[5:].strip()
+    if pending.startswith(b"data:"):
+        yield pending[5:].strip()
 
 
 def _to_langchain(messages: list[dict]):
@@ -149,14 +169,13 @@ class OpenAIChatModel:
         with self._llm.client.with_streaming_response.create(**payload) as response:
             try:
                 finished = False
-                for line in response.iter_lines():
+                for data in sse_data(response.iter_bytes()):
                     # After [DONE], read on to the body's end rather than break: a response
                     # closed before its last chunk closes its connection too, and every turn
                     # paid a new TCP connect (and a TLS handshake, with a real provider).
-                    if finished or not line.startswith("data:"):
+                    if finished:
                         continue
-                    data = line[5:].strip()
-                    if data == "[DONE]":
+                    if data == b"[DONE]":
                         finished = True
                         continue
                     chunk = json.loads(data)
