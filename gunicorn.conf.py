@@ -82,7 +82,7 @@ def freeze_startup_heap():
     # Full collections 10x rarer (Python's default is one per 10 middle-generation passes). The
     # young generations still go as usual; a full pass instead scans every live turn's objects:
     # during 200 concurrent streams it came twice per burst and stalled everything 25-55 ms, the
-    # slowest /health probe of the run (gc.callbacks timings; with 100: no full pass in a burst,
-    # /health p99 41-94 ms vs 70-91, same peak RSS; BENCHMARKS.md §8).
+    # slowest /health probe of the run (gc.callbacks timings). With 100 it comes about every fifth
+    # burst: /health p99 41-94 ms vs 54-91 over five pairs, same peak RSS (BENCHMARKS.md §8).
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)

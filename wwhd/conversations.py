@@ -104,17 +104,8 @@ def start_turn(user: User, content: str, chat_id: str | None, namespace: str | N
         ).all()
     else:  # a new chat has no history to read, and its updated_at is its created_at
         title = strip_bidi(" ".join(content.split()))[:80] or "New chat"
-        chat_id, now = new_uuid(), utcnow()
-        db.session.execute(
-            _INSERT_CHAT,
-            {
-                "id": chat_id,
-                "user_id": user.id,
-                "title": title,
-                "created_at": now,
-                "updated_at": now,
-            },
-        )
+        chat_id = new_uuid()
+        db.session.execute(_INSERT_CHAT, {"id": chat_id, "user_id": user.id, "title": title})
         previous = []
     history = [
         {"role": m.role, "content": m.content}

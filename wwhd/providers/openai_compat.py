@@ -66,8 +66,9 @@ def sse_data(chunks: Iterable[bytes]) -> Iterator[bytes]:
     boundaries (a line ends at LF, CR or CRLF, as the SSE spec has it).
 
     Why not the SDK's iter_lines: it decodes each chunk to text and splits it again in Python
-    (httpx's TextDecoder and LineDecoder), about a third of the CPU per streamed token, for lines
-    whose JSON json.loads reads from bytes anyway (bench/profile_turn.py, BENCHMARKS.md §7)."""
+    (httpx's TextDecoder and LineDecoder), for lines whose JSON json.loads reads from bytes
+    anyway: a 300-token stream took 8.2-8.5 ms of CPU that way, 6.6-7.4 ms this way (BENCHMARKS.md
+    §8, session 7)."""
     pending = b""
     for chunk in chunks:
         lines = (pending + chunk if pending else chunk).splitlines(keepends=True)
